@@ -1,0 +1,80 @@
+// Command gollm runs Qwen3-family GGUF models on the CPU, and shows what
+// happens inside: `gollm run` answers several chats in one batch,
+// `gollm info` lists a file, `gollm logits` prints next-token scores, and
+// `gollm bench` measures speed. Run `gollm help` for the list.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// command is one subcommand. Each lives in its own file and registers
+// itself from init, so files can be added without touching this one.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]command{}
+
+func register(c command) { commands[c.name] = c }
+
+// errUsage marks an error caused by bad arguments; main prints the
+// command's usage after it.
+var errUsage = errors.New("usage")
+
+func main() { os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// runMain is main without the process exit, so tests can drive the CLI.
+func runMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "gollm: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	err := c.run(args[1:], stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "gollm %s: %v\n", c.name, err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "gollm %s: %v\n", c.name, err)
+		return 1
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "gollm: a pure-Go LLM inference engine for GGUF models")
+	fmt.Fprintln(w, "\nUsage: gollm <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun `gollm <command> -h` for a command's flags.")
+}
+
+// newFlags makes a FlagSet that reports errors instead of exiting.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gollm "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
