@@ -2,9 +2,22 @@
 //
 // A file is a header (magic "GGUF", version, tensor count, metadata count),
 // the metadata key/value pairs, the tensor infos (name, dimensions, type,
-// offset), padding to the alignment, and then the tensor data. Open maps
-// the file read-only and parses only the header part, so opening a large
-// model is cheap; Tensor returns views into the mapping.
+// offset), padding to the alignment, and then the tensor data:
+//
+//	offset 0   "GGUF"  version:u32  n_tensors:u64  n_kv:u64
+//	           n_kv × (key:string  type:u32  value)
+//	           n_tensors × (name:string  n_dims:u32  ne:u64×n_dims  type:u32  offset:u64)
+//	           zero padding up to a multiple of the alignment
+//	DataOffset tensor data; each tensor at DataOffset+offset, offsets aligned
+//
+// A string is a u64 byte length followed by the bytes (no terminator). All
+// numbers are little-endian. The format is specified in ggml's
+// docs/gguf.md; versions 2 and 3 share this layout (version 1 used 32-bit
+// counts and is not read).
+//
+// Open maps the file read-only and parses only the header part, so opening
+// a large model is cheap and touches none of the tensor data; Tensor
+// returns views into the mapping.
 //
 // The parser distrusts every count in the file: lengths are bounded by the
 // bytes that remain before anything is allocated, products are checked for
@@ -15,13 +28,16 @@ package gguf
 
 import "errors"
 
-// Sentinel errors. Parse errors wrap one of these with %w and add detail.
+// Sentinel errors. Parse errors wrap one of these with %w and add detail
+// (what was being read, at which file offset).
 var (
 	ErrBadMagic        = errors.New("gguf: not a GGUF file (bad magic)")
 	ErrBigEndian       = errors.New("gguf: big-endian GGUF files are not supported")
 	ErrVersion         = errors.New("gguf: unsupported GGUF version")
 	ErrTruncated       = errors.New("gguf: file is truncated")
-	ErrCountTooLarge   = errors.New("gguf: count exceeds what the file can hold")
+	ErrCountTooLarge   = errors.New("gguf: count or length exceeds what the file can hold")
+	ErrNameTooLong     = errors.New("gguf: key or tensor name too long")
+	ErrEmptyName       = errors.New("gguf: empty key or tensor name")
 	ErrBadValueType    = errors.New("gguf: invalid metadata value type")
 	ErrBadBool         = errors.New("gguf: invalid bool value")
 	ErrNestingTooDeep  = errors.New("gguf: arrays nested too deeply")
@@ -36,8 +52,12 @@ var (
 	ErrMisaligned      = errors.New("gguf: tensor offset is not aligned")
 	ErrOutOfBounds     = errors.New("gguf: tensor data lies outside the file")
 	ErrOverlap         = errors.New("gguf: tensor data ranges overlap")
-	ErrEmptyName       = errors.New("gguf: empty key or tensor name")
+	ErrNotRegular      = errors.New("gguf: not a regular file")
 
+	// Writer errors (the reader computes sizes, so it cannot see these).
+	ErrDataSize = errors.New("gguf: tensor data size does not match its type and shape")
+
+	// Lookup errors.
 	ErrKeyNotFound    = errors.New("gguf: metadata key not found")
 	ErrWrongType      = errors.New("gguf: metadata value has another type")
 	ErrTensorNotFound = errors.New("gguf: tensor not found")

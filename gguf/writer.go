@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 
 	"github.com/gollm/gollm/tensor"
 )
@@ -16,8 +17,15 @@ import (
 // infos, then each tensor's data at an aligned offset. Tensor data can be
 // given as bytes or produced by a function while writing, so that a
 // multi-gigabyte model never has to be held in memory.
+//
+// The Writer refuses anything the reader would reject (duplicate names,
+// bad shapes, unknown types, data of the wrong size), so every file it
+// writes opens again.
 type Writer struct {
-	Alignment int // 0 means DefaultAlign; written as general.alignment when not 32
+	// Alignment of the tensor data: 0 means DefaultAlign, or the value of
+	// a general.alignment key added with Set. A value other than 32 is
+	// written as general.alignment (uint32) unless Set already added it.
+	Alignment int
 
 	kvs     []KV
 	keys    map[string]bool
@@ -35,23 +43,30 @@ func NewWriter() *Writer {
 	return &Writer{keys: map[string]bool{}, names: map[string]bool{}}
 }
 
-// Set adds a metadata key. Adding a key twice is an error.
+// Set adds a metadata key. Adding a key twice is an error, and so is a
+// Value that was not made with this package's constructors.
 func (w *Writer) Set(key string, v Value) error {
-	if key == "" {
-		return ErrEmptyName
+	if err := checkName("metadata key", key); err != nil {
+		return err
 	}
 	if w.keys[key] {
 		return fmt.Errorf("%w: %q", ErrDuplicateKey, key)
 	}
-	if _, ok := sliceElemType(v.Any()); v.Type == TypeArray && !ok && v.Array() == nil {
-		return fmt.Errorf("%w: array value for %q", ErrBadValueType, key)
+	if err := checkValue(v); err != nil {
+		return fmt.Errorf("metadata %q: %w", key, err)
+	}
+	if key == alignmentKey {
+		if _, err := alignmentOf(v); err != nil {
+			return err
+		}
 	}
 	w.keys[key] = true
 	w.kvs = append(w.kvs, KV{key, v})
 	return nil
 }
 
-// AddTensor adds a tensor with its data in memory.
+// AddTensor adds a tensor with its data in memory. data is not copied and
+// must not change before the file is written.
 func (w *Writer) AddTensor(name string, t tensor.DType, shape []int64, data []byte) error {
 	return w.AddTensorFunc(name, t, shape, func(out io.Writer) error {
 		_, err := out.Write(data)
@@ -62,76 +77,86 @@ func (w *Writer) AddTensor(name string, t tensor.DType, shape []int64, data []by
 // AddTensorFunc adds a tensor whose data is written by fn, which must
 // write exactly size bytes; size must match the type and shape.
 func (w *Writer) AddTensorFunc(name string, t tensor.DType, shape []int64, fn func(io.Writer) error, size int64) error {
-	if name == "" {
-		return ErrEmptyName
+	if err := checkName("tensor name", name); err != nil {
+		return err
 	}
 	if w.names[name] {
 		return fmt.Errorf("%w: %q", ErrDuplicateTensor, name)
 	}
-	if len(shape) > MaxDims {
-		return fmt.Errorf("%w: %q has %d", ErrTooManyDims, name, len(shape))
+	want, err := tensorBytes(name, t, shape)
+	if err != nil {
+		return err
 	}
-	if !t.Known() {
-		return fmt.Errorf("%w: %q has type %d", ErrUnknownType, name, uint32(t))
-	}
-	elems := int64(1)
-	for _, d := range shape {
-		if d < 0 || (d > 0 && elems > math.MaxInt64/d) {
-			return fmt.Errorf("%w: %q shape %v", ErrBadShape, name, shape)
-		}
-		elems *= d
-	}
-	ne0 := int64(1)
-	if len(shape) > 0 {
-		ne0 = shape[0]
-	}
-	if ne0%int64(t.BlockSize()) != 0 {
-		return fmt.Errorf("%w: %q ne0=%d, %s blocks hold %d", ErrBlockMismatch, name, ne0, t, t.BlockSize())
-	}
-	want := elems / int64(t.BlockSize()) * int64(t.BlockBytes())
 	if size != want {
-		return fmt.Errorf("gguf: tensor %q: %d data bytes given, %s %v needs %d", name, size, t, shape, want)
+		return fmt.Errorf("%w: tensor %q: %d data bytes given, %s %v needs %d", ErrDataSize, name, size, t, shape, want)
 	}
 	w.names[name] = true
 	w.tensors = append(w.tensors, pendingTensor{
-		info:  TensorInfo{Name: name, Type: t, Shape: append([]int64(nil), shape...), Size: size},
+		info:  TensorInfo{Name: name, Type: t, Shape: slices.Clone(shape), Size: size},
 		write: fn,
 	})
 	return nil
 }
 
-// WriteFile writes the file to path (created or truncated).
-func (w *Writer) WriteFile(path string) error {
+// WriteFile writes the file to path (created or truncated). On error the
+// partial file is removed.
+func (w *Writer) WriteFile(path string) (err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
 	if _, err := w.WriteTo(bw); err != nil {
-		f.Close()
 		return err
 	}
 	if err := bw.Flush(); err != nil {
-		f.Close()
 		return err
 	}
 	return f.Close()
 }
 
-// WriteTo writes the whole file to out.
-func (w *Writer) WriteTo(out io.Writer) (int64, error) {
-	align := w.Alignment
+// alignment resolves the data alignment and says whether general.alignment
+// must be added to the metadata.
+func (w *Writer) alignment() (align int, addKey bool, err error) {
+	if w.keys[alignmentKey] {
+		for _, kv := range w.kvs {
+			if kv.Key == alignmentKey {
+				align, _ = alignmentOf(kv.Value) // checked by Set
+			}
+		}
+		if w.Alignment != 0 && w.Alignment != align {
+			return 0, false, fmt.Errorf("%w: Writer.Alignment is %d but the general.alignment key says %d", ErrBadAlignment, w.Alignment, align)
+		}
+		return align, false, nil
+	}
+	align = w.Alignment
 	if align == 0 {
 		align = DefaultAlign
 	}
-	if align <= 0 || align&(align-1) != 0 || align > maxAlignment {
-		return 0, fmt.Errorf("%w: %d", ErrBadAlignment, align)
+	if align < 0 || int64(align) > maxAlignment || align&(align-1) != 0 {
+		return 0, false, fmt.Errorf("%w: %d; it must be a power of two from 1 to 2^31", ErrBadAlignment, align)
+	}
+	return align, align != DefaultAlign, nil
+}
+
+// WriteTo writes the whole file to out.
+func (w *Writer) WriteTo(out io.Writer) (int64, error) {
+	align, addKey, err := w.alignment()
+	if err != nil {
+		return 0, err
 	}
 	kvs := w.kvs
-	if align != DefaultAlign && !w.keys[alignmentKey] {
-		kvs = append(append([]KV(nil), kvs...), KV{alignmentKey, Uint32(uint32(align))})
+	if addKey {
+		kvs = append(slices.Clip(kvs), KV{alignmentKey, Uint32(uint32(align))})
 	}
-	// Lay out tensor data offsets.
+	// Lay out tensor data offsets: each tensor starts aligned, in the
+	// order added.
 	var off uint64
 	for i := range w.tensors {
 		w.tensors[i].info.Offset = off
@@ -171,7 +196,7 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 			return cw.n, fmt.Errorf("gguf: writing tensor %q: %w", t.info.Name, err)
 		}
 		if got := cw.n - before; got != t.info.Size {
-			return cw.n, fmt.Errorf("gguf: tensor %q: wrote %d bytes, declared %d", t.info.Name, got, t.info.Size)
+			return cw.n, fmt.Errorf("%w: tensor %q: wrote %d bytes, declared %d", ErrDataSize, t.info.Name, got, t.info.Size)
 		}
 		if uint64(before-start) != t.info.Offset {
 			return cw.n, errors.New("gguf: internal error: tensor offset drift")
@@ -181,6 +206,92 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 		}
 	}
 	return cw.n, nil
+}
+
+// checkName applies the reader's rules for keys and tensor names.
+func checkName(what, s string) error {
+	if s == "" {
+		return fmt.Errorf("%w: %s", ErrEmptyName, what)
+	}
+	if len(s) > maxNameLength {
+		return fmt.Errorf("%w: %s of %d bytes (at most %d)", ErrNameTooLong, what, len(s), maxNameLength)
+	}
+	return nil
+}
+
+// checkValue verifies that v's Go value matches its type tag, that arrays
+// hold the slice type their Elem names, and that nesting and string
+// lengths stay within what the reader accepts.
+func checkValue(v Value) error {
+	if v.Type == TypeArray {
+		a, ok := v.data.(*Array)
+		if !ok || a == nil {
+			return fmt.Errorf("%w: array value holds %T", ErrBadValueType, v.data)
+		}
+		return checkArray(a, 1)
+	}
+	var ok bool
+	switch v.Type {
+	case TypeUint8:
+		_, ok = v.data.(uint8)
+	case TypeInt8:
+		_, ok = v.data.(int8)
+	case TypeUint16:
+		_, ok = v.data.(uint16)
+	case TypeInt16:
+		_, ok = v.data.(int16)
+	case TypeUint32:
+		_, ok = v.data.(uint32)
+	case TypeInt32:
+		_, ok = v.data.(int32)
+	case TypeFloat32:
+		_, ok = v.data.(float32)
+	case TypeBool:
+		_, ok = v.data.(bool)
+	case TypeString:
+		var s string
+		if s, ok = v.data.(string); ok && len(s) > maxStringLength {
+			return fmt.Errorf("%w: string of %d bytes", ErrCountTooLarge, len(s))
+		}
+	case TypeUint64:
+		_, ok = v.data.(uint64)
+	case TypeInt64:
+		_, ok = v.data.(int64)
+	case TypeFloat64:
+		_, ok = v.data.(float64)
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s value holds Go type %T", ErrBadValueType, v.Type, v.data)
+	}
+	return nil
+}
+
+func checkArray(a *Array, depth int) error {
+	if depth > maxArrayDepth {
+		return fmt.Errorf("%w: more than %d levels", ErrNestingTooDeep, maxArrayDepth)
+	}
+	elem, ok := sliceElemType(a.Values)
+	if !ok || elem != a.Elem {
+		return fmt.Errorf("%w: array of %s holds %T", ErrBadValueType, a.Elem, a.Values)
+	}
+	switch vs := a.Values.(type) {
+	case []string:
+		for _, s := range vs {
+			if len(s) > maxStringLength {
+				return fmt.Errorf("%w: string of %d bytes", ErrCountTooLarge, len(s))
+			}
+		}
+	case []*Array:
+		for _, inner := range vs {
+			if inner == nil {
+				return fmt.Errorf("%w: nil inner array", ErrBadValueType)
+			}
+			if err := checkArray(inner, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 type countingWriter struct {
