@@ -189,10 +189,11 @@ func (t *Tokenizer) loadTokens(f *gguf.File, tokens []string) error {
 		if len(text) > maxTokenLen {
 			return fmt.Errorf("%w: token %d is %d bytes long", ErrInvalidVocab, i, len(text))
 		}
-		if prev, dup := t.textToID[text]; dup {
+		t.textToID[text] = int32(i)
+		if len(t.textToID) != i+1 { // one map access: a repeat does not grow the map
+			prev := slices.Index(t.tokens[:i], text)
 			return fmt.Errorf("%w: token %q has ids %d and %d", ErrInvalidVocab, text, prev, i)
 		}
-		t.textToID[text] = int32(i)
 		t.tokens[i] = text
 		t.types[i] = TypeNormal
 		if types != nil {
@@ -230,26 +231,45 @@ func (t *Tokenizer) loadMerges(merges []string) {
 	for b := range 256 {
 		t.byteSymbol[b] = t.symbolID(string(byteToRune[b]), extra)
 	}
+
 	t.merges = make(map[uint64]merge, len(merges))
 	var joined []byte
 	for rank, m := range merges {
-		sp := strings.IndexByte(m[min(1, len(m)):], ' ') + 1
-		if sp <= 0 || sp >= len(m) || rank > math.MaxInt32 {
+		a, b, ok := splitMerge(m)
+		if !ok || rank > math.MaxInt32 {
 			continue // not "A B": llama.cpp stores ("", ""), which never matches
 		}
-		a, b := m[:sp], m[sp+1:]
-		joined = append(append(joined[:0], a...), b...)
 		left, right := t.symbolID(a, extra), t.symbolID(b, extra)
 		key := mergeKey(left, right)
-		if _, seen := t.merges[key]; seen {
-			continue // the first (best) rank of a repeated pair wins
+		n := len(t.merges)
+		t.merges[key] = merge{rank: int32(rank)}
+		if len(t.merges) == n {
+			continue // a repeated pair: the first (best) rank was stored already
 		}
-		result, ok := t.textToID[string(joined)]
-		if !ok {
+		// In GPT-2-style vocabularies merge k creates token 256+k; checking
+		// that first saves a map lookup per merge.
+		joined = append(append(joined[:0], a...), b...)
+		var result int32
+		if id := 256 + rank; id < len(t.tokens) && t.tokens[id] == string(joined) {
+			result = int32(id)
+		} else {
 			result = t.symbolID(string(joined), extra)
 		}
 		t.merges[key] = merge{rank: int32(rank), result: result}
 	}
+}
+
+// splitMerge splits a merge entry "A B" at the first space after its first
+// byte, as llama.cpp does.
+func splitMerge(m string) (a, b string, ok bool) {
+	if len(m) < 3 {
+		return "", "", false
+	}
+	sp := strings.IndexByte(m[1:], ' ') + 1
+	if sp <= 0 || sp == len(m)-1 {
+		return "", "", false
+	}
+	return m[:sp], m[sp+1:], true
 }
 
 // buildPieces decodes every token to the bytes it produces in text.

@@ -1,0 +1,129 @@
+package tokenizer
+
+import (
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func splitWords(text string) []string {
+	bmpClassesOnce.Do(buildBMPClasses)
+	_, ends := splitQwen2(text, nil, nil)
+	var words []string
+	start := 0
+	for _, e := range ends {
+		words = append(words, text[start:e])
+		start = int(e)
+	}
+	return words
+}
+
+// TestSplitRules spells out each rule of the qwen2 split on small cases.
+func TestSplitRules(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		words []string
+	}{
+		{"", nil},
+		{"Hello world", []string{"Hello", " world"}},
+		{"I've 'told he's", []string{"I", "'ve", " '", "told", " he", "'s"}},
+		{"WE'VE 'Re", []string{"WE", "'VE", " '", "Re"}},
+		{"'x", []string{"'x"}},
+		{"2024", []string{"2", "0", "2", "4"}},
+		{"a1b", []string{"a", "1", "b"}},
+		{"a   b", []string{"a", "  ", " b"}},
+		{"a   ", []string{"a", "   "}},
+		{"a \n  b", []string{"a", " \n", " ", " b"}},
+		{"\t\tfoo", []string{"\t", "\tfoo"}},
+		{"(abc) ...!!\n\nx", []string{"(abc", ")", " ...!!\n\n", "x"}},
+		{"x\r\n\r\ny", []string{"x", "\r\n\r\n", "y"}},
+		{"e\u0301 é", []string{"e", "\u0301", " é"}},           // a combining mark is not a letter
+		{"a\u2028b", []string{"a", "\u2028b"}},                 // U+2028 is whitespace, but no line break
+		{"x\u00a0y\u00a0", []string{"x", "\u00a0y", "\u00a0"}}, // no-break space is whitespace
+		{"zero\u200bwidth", []string{"zero", "\u200bwidth"}},   // U+200B is not whitespace
+		{"\x1c\x1d", []string{"\x1c\x1d"}},                     // ASCII separators are not whitespace
+		{"x²½", []string{"x", "²", "½"}},                       // \p{N} includes No
+		{"\u3000\u3000日本", []string{"\u3000", "\u3000日本"}},
+		{"\xff\xfeab", []string{"\xff\xfe", "ab"}}, // invalid bytes read as U+FFFD, a symbol
+		{"a\x80", []string{"a", "\x80"}},
+		{"\U0002EBF0\U0002EBF1", []string{"\U0002EBF0\U0002EBF1"}}, // Unicode 15.1 CJK Ext I are letters
+	} {
+		equal(t, c.words, splitWords(c.text), "split %q", c.text)
+	}
+}
+
+// The rules of the qwen2 split as Go regexps, for referenceSplit.
+var (
+	refWS     = `\t\n\v\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}`
+	refLetter = `\p{L}\x{2EBF0}-\x{2EE5D}`
+	refRules  = []*regexp.Regexp{
+		regexp.MustCompile(`\A(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])`),
+		regexp.MustCompile(`\A[^\r\n` + refLetter + `\p{N}]?[` + refLetter + `]+`),
+		regexp.MustCompile(`\A\p{N}`),
+		regexp.MustCompile(`\A ?[^` + refWS + refLetter + `\p{N}]+[\r\n]*`),
+		regexp.MustCompile(`\A[` + refWS + `]*[\r\n]+`),
+	}
+	refSpace = regexp.MustCompile(`\A[` + refWS + `]+`)
+)
+
+// referenceSplit splits with Go regexps, one anchored regexp per rule,
+// tried in order; rule 6's look-ahead is emulated by hand. It is a second,
+// independent reading of the rule list (valid UTF-8 only).
+func referenceSplit(text string) []string {
+	rules, space := refRules, refSpace
+	var words []string
+	for len(text) > 0 {
+		n := 0
+		for _, re := range rules {
+			if m := re.FindStringIndex(text); m != nil {
+				n = m[1]
+				break
+			}
+		}
+		if n == 0 {
+			m := space.FindStringIndex(text)
+			n = m[1]
+			_, last := utf8.DecodeLastRuneInString(text[:n])
+			if n < len(text) && n > last {
+				n -= last // rule 6: give the last whitespace to what follows
+			}
+		}
+		words = append(words, text[:n])
+		text = text[n:]
+	}
+	return words
+}
+
+// TestSplitMatchesRegex compares the scanner with referenceSplit on random
+// strings over an alphabet chosen to hit every rule and class boundary.
+func TestSplitMatchesRegex(t *testing.T) {
+	alphabet := []string{"a", "Z", "é", "e\u0301", "日", "한", "ß", "1", "²", "٣", " ", "  ", "\t", "\n", "\r",
+		"\v", "\u00a0", "\u2028", "\u3000", "\u200b", "'", "'s", "'S", "'re", "'LL", "'ve", "'d", ".", "!!",
+		"-", "(", "😀", "\u0301", "\x1c", "$", "\U0002EBF0", "\u0085", "\uFFFD"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 20000 {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		text := b.String()
+		got, want := splitWords(text), referenceSplit(text)
+		if i < 10 || !equalStrings(got, want) {
+			equal(t, want, got, "split %q", text)
+		}
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
