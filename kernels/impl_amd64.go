@@ -2,6 +2,77 @@
 
 package kernels
 
+import (
+	"unsafe"
+
+	"github.com/gollm/gollm/tensor"
+	"golang.org/x/sys/cpu"
+)
+
 // archImpls lists the SIMD implementations this amd64 CPU can run, worst
-// to best.
-func archImpls() []*Impl { return nil }
+// to best. (The selection happens here and in chooseImpl, nowhere else.)
+func archImpls() []*Impl {
+	var list []*Impl
+	if hasAVX512VNNI() {
+		list = append(list, newAVX512())
+	}
+	return list
+}
+
+// hasAVX512VNNI: the AVX-512 implementation needs F, BW, VL, VNNI, plus
+// F16C for half conversions. (x/sys/cpu also checks that the OS saves the
+// AVX-512 registers.)
+func hasAVX512VNNI() bool {
+	return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &&
+		cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+}
+
+func newAVX512() *Impl {
+	im := derive(generic, "avx512vnni")
+	im.dots[dotKey{tensor.Q6_K, tensor.Q8_K}] = dotQ6KAVX512
+	im.mats[dotKey{tensor.Q6_K, tensor.Q8_K}] = matQ6KAVX512
+	return im
+}
+
+//go:noescape
+func q6kDotsAVX512(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
+
+func dotQ6KAVX512(w, a []byte, cols int) float32 {
+	var out float32
+	q6kDotsAVX512(unsafe.SliceData(w), cols/256, unsafe.SliceData(a), 0, 1, &out, 0)
+	return out
+}
+
+// Tiling of the matrix kernels: tokens are taken tileTokens at a time
+// (one weight block unpacked serves them all), rows rowChunk at a time so
+// that a chunk of weights stays in cache while every token group passes
+// over it.
+const (
+	tileTokens = 4
+	rowChunk   = 32
+)
+
+// kernelFunc is the shape of the assembly row kernels.
+type kernelFunc func(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
+
+// tiledMat runs kern over rows [r0, r1) and n tokens. Every (row, token)
+// result is computed by the same per-pair instruction sequence whatever
+// the tile, so the result is batch-invariant.
+func tiledMat(kern kernelFunc, wt, at tensor.DType, dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
+	wrb, arb := rowBytes(wt, cols), rowBytes(at, cols)
+	nb := cols / wt.BlockSize()
+	for rc := r0; rc < r1; rc += rowChunk {
+		rEnd := min(rc+rowChunk, r1)
+		for j := 0; j < n; j += tileTokens {
+			t := min(tileTokens, n-j)
+			ap := &act[j*arb]
+			for r := rc; r < rEnd; r++ {
+				kern(&w[r*wrb], nb, ap, arb, t, &dst[j*dstStride+r], 4*dstStride)
+			}
+		}
+	}
+}
+
+func matQ6KAVX512(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
+	tiledMat(q6kDotsAVX512, tensor.Q6_K, tensor.Q8_K, dst, dstStride, w, act, n, cols, r0, r1)
+}
