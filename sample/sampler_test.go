@@ -461,3 +461,50 @@ func readF32(t *testing.T, path string) []float32 {
 	}
 	return out
 }
+
+// FuzzTrySample feeds arbitrary rows and parameters to the sampler. It must
+// never panic, never return a token whose logit is NaN or -Inf, never touch
+// the row, and fail only with its sentinel errors. Run with `go test -fuzz FuzzTrySample ./sample/`.
+func FuzzTrySample(f *testing.F) {
+	f.Add([]byte{0, 0, 128, 63, 0, 0, 0, 64}, float32(0.8), 40, float32(0.95), float32(0.05), float32(1.1), uint64(1))
+	f.Add([]byte{0, 0, 192, 127, 0, 0, 128, 255, 0, 0, 128, 127}, float32(1), 0, float32(0.5), float32(0), float32(1), uint64(2))
+	f.Add([]byte{}, float32(0), 0, float32(1), float32(0), float32(1), uint64(3))
+	f.Fuzz(func(t *testing.T, raw []byte, temp float32, topK int, topP, minP, repeat float32, seed uint64) {
+		row := make([]float32, len(raw)/4)
+		for i := range row {
+			row[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		p := Params{Temperature: temp, TopK: topK, TopP: topP, MinP: minP, RepeatPenalty: repeat,
+			PresencePenalty: 0.5, PenaltyLastN: 4, Seed: seed}
+		s, err := New(p)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidParams) {
+				t.Fatalf("New: %v", err)
+			}
+			return
+		}
+		s.AcceptAll([]int32{0, 1, 1, -5, 1 << 30})
+		before := slices.Clone(raw)
+		for range 3 {
+			id, err := s.TrySample(row)
+			if err != nil {
+				if id != NoToken || !errors.Is(err, ErrNoCandidates) {
+					t.Fatalf("TrySample = %d, %v", id, err)
+				}
+				continue
+			}
+			if id < 0 || int(id) >= len(row) {
+				t.Fatalf("TrySample = %d for a row of %d", id, len(row))
+			}
+			if l := row[id]; l != l || l == negInf {
+				t.Fatalf("drew token %d whose logit is %g", id, l)
+			}
+			s.Accept(id)
+		}
+		for i := range row {
+			if math.Float32bits(row[i]) != binary.LittleEndian.Uint32(before[4*i:]) {
+				t.Fatal("the caller's row changed")
+			}
+		}
+	})
+}
