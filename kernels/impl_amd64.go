@@ -31,15 +31,39 @@ func newAVX512() *Impl {
 	im := derive(generic, "avx512vnni")
 	im.dots[dotKey{tensor.Q6_K, tensor.Q8_K}] = dotQ6KAVX512
 	im.mats[dotKey{tensor.Q6_K, tensor.Q8_K}] = matQ6KAVX512
+	im.dots[dotKey{tensor.Q4_K, tensor.Q8_K}] = func(w, a []byte, cols int) float32 { return dot1(q4kDotsAVX512, w, a, cols/256) }
+	im.mats[dotKey{tensor.Q4_K, tensor.Q8_K}] = func(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
+		tiledMat(q4kDotsAVX512, tensor.Q4_K, tensor.Q8_K, dst, dstStride, w, act, n, cols, r0, r1)
+	}
+	im.dots[dotKey{tensor.Q5_K, tensor.Q8_K}] = func(w, a []byte, cols int) float32 { return dot1(q5kDotsAVX512, w, a, cols/256) }
+	im.mats[dotKey{tensor.Q5_K, tensor.Q8_K}] = func(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
+		tiledMat(q5kDotsAVX512, tensor.Q5_K, tensor.Q8_K, dst, dstStride, w, act, n, cols, r0, r1)
+	}
+	installFloatAVX512(im)
 	return im
 }
 
 //go:noescape
 func q6kDotsAVX512(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
 
+//go:noescape
+func q4kDotsAVX512(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
+
+//go:noescape
+func q5kDotsAVX512(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
+
 func dotQ6KAVX512(w, a []byte, cols int) float32 {
 	var out float32
 	q6kDotsAVX512(unsafe.SliceData(w), cols/256, unsafe.SliceData(a), 0, 1, &out, 0)
+	return out
+}
+
+// dot1 runs a row kernel for a single token. (The out variable escapes
+// through the function value; single dots are not on the hot path, which
+// goes through the mats kernels.)
+func dot1(kern kernelFunc, w, a []byte, nb int) float32 {
+	var out float32
+	kern(unsafe.SliceData(w), nb, unsafe.SliceData(a), 0, 1, &out, 0)
 	return out
 }
 
