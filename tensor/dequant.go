@@ -327,12 +327,12 @@ func DequantizeQ3K(dst []float32, blocks []BlockQ3_K) {
 	}
 }
 
-// scaleMinK4 unpacks scale j and minimum j (6 bits each, j = 0..7) of a
+// ScaleMinK4 unpacks scale j and minimum j (6 bits each, j = 0..7) of a
 // Q4_K/Q5_K super-block, as ggml's get_scale_min_k4. Bytes 0-3 hold scales
 // 0-3 and bytes 4-7 minimums 0-3 in their low 6 bits; scales and minimums
 // 4-7 have their low 4 bits in the nibbles of bytes 8-11 and their high 2
 // bits in the top bits of bytes 0-3 (scales) and 4-7 (minimums).
-func scaleMinK4(j int, q *[12]byte) (sc, m uint8) {
+func ScaleMinK4(j int, q *[12]byte) (sc, m uint8) {
 	if j < 4 {
 		return q[j] & 63, q[j+4] & 63
 	}
@@ -354,9 +354,9 @@ func DequantizeQ4K(dst []float32, blocks []BlockQ4_K) {
 		q := b.Qs[:]
 		is, k := 0, 0
 		for j := 0; j < QKK; j += 64 {
-			sc, m := scaleMinK4(is, &b.Scales)
+			sc, m := ScaleMinK4(is, &b.Scales)
 			d1, m1 := d*float32(sc), dmin*float32(m)
-			sc, m = scaleMinK4(is+1, &b.Scales)
+			sc, m = ScaleMinK4(is+1, &b.Scales)
 			d2, m2 := d*float32(sc), dmin*float32(m)
 			for l := 0; l < 32; l++ {
 				y[k] = float32(d1*float32(q[l]&0xF)) - m1
@@ -387,9 +387,9 @@ func DequantizeQ5K(dst []float32, blocks []BlockQ5_K) {
 		is, k := 0, 0
 		u1, u2 := byte(1), byte(2)
 		for j := 0; j < QKK; j += 64 {
-			sc, m := scaleMinK4(is, &b.Scales)
+			sc, m := ScaleMinK4(is, &b.Scales)
 			d1, m1 := d*float32(sc), dmin*float32(m)
-			sc, m = scaleMinK4(is+1, &b.Scales)
+			sc, m = ScaleMinK4(is+1, &b.Scales)
 			d2, m2 := d*float32(sc), dmin*float32(m)
 			for l := 0; l < 32; l++ {
 				v := ql[l] & 0xF

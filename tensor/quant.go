@@ -650,10 +650,10 @@ func QuantizeQ3K(dst []BlockQ3_K, src []float32) {
 	}
 }
 
-// packScaleMinK4 stores 6-bit scale ls and minimum lm of group j (0..7) in
-// a Q4_K/Q5_K scales array (the inverse of scaleMinK4). For j >= 4 it ORs
+// SetScaleMinK4 stores 6-bit scale ls and minimum lm of group j (0..7) in
+// a Q4_K/Q5_K scales array (the inverse of ScaleMinK4). For j >= 4 it ORs
 // into bytes that groups j-4 wrote first, so groups must go in order.
-func packScaleMinK4(s *[12]byte, j int, ls, lm uint8) {
+func SetScaleMinK4(s *[12]byte, j int, ls, lm uint8) {
 	if j < 4 {
 		s[j] = ls
 		s[j+4] = lm
@@ -685,12 +685,12 @@ func quantizeK4Scales(x []float32, L *[QKK]uint8, scales, mins *[QKK / 32]float3
 	for j := 0; j < QKK/32; j++ {
 		ls := min(63, uint8(nearestInt(invScale*scales[j])))
 		lm := min(63, uint8(nearestInt(invMin*mins[j])))
-		packScaleMinK4(sc, j, ls, lm)
+		SetScaleMinK4(sc, j, ls, lm)
 	}
 	*dOut = FloatToHalf(maxScale / 63)
 	*dminOut = FloatToHalf(maxMin / 63)
 	for j := 0; j < QKK/32; j++ {
-		s, m := scaleMinK4(j, sc)
+		s, m := ScaleMinK4(j, sc)
 		d := HalfToFloat(*dOut) * float32(s)
 		if d == 0 {
 			continue

@@ -388,7 +388,7 @@ func TestLayoutAgreement(t *testing.T) {
 		var b BlockQ4_K
 		b.D = FloatToHalf(1)
 		for j := 0; j < 8; j++ {
-			packScaleMinK4(&b.Scales, j, uint8(j+1), 0)
+			SetScaleMinK4(&b.Scales, j, uint8(j+1), 0)
 		}
 		grp := k / 32
 		byteIdx := (grp/2)*32 + k%32
@@ -418,9 +418,9 @@ func TestLayoutAgreement(t *testing.T) {
 				if jj == j {
 					ls, lm = uint8(v), uint8(63-v)
 				}
-				packScaleMinK4(&s, jj, ls, lm)
+				SetScaleMinK4(&s, jj, ls, lm)
 			}
-			if sc, m := scaleMinK4(j, &s); sc != uint8(v) || m != uint8(63-v) {
+			if sc, m := ScaleMinK4(j, &s); sc != uint8(v) || m != uint8(63-v) {
 				t.Fatalf("scale/min %d = %d/%d, want %d/%d", j, sc, m, v, 63-v)
 			}
 		}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gollm/gollm/gguf"
+	"github.com/gollm/gollm/synth"
+	"github.com/gollm/gollm/tensor"
+)
+
+func init() {
+	register(command{name: "synth", summary: "write a random-weight Qwen3 model (for tests and benchmarks)", run: runSynth})
+}
+
+const synthHelp = `Usage: gollm synth --out FILE [--preset NAME] [--type TYPE] [--seed N]
+                   [--vocab-from FILE] [--embd N --layers N --heads N --kv-heads N
+                    --head-dim N --ff N --vocab N --tied --ctx N --name S --quantize]
+
+Writes a GGUF file shaped exactly like a llama.cpp Qwen3 model (metadata,
+tensor names, shapes and types) but filled with random weights: it loads
+and runs like the real thing and talks nonsense. Useful for tests and for
+benchmarks at real sizes when no real weights are at hand.
+
+Start from a preset and override any dimension:
+
+  qwen3-tiny   256 embd,  4 layers,  8/4 heads x 64, ff   768, vocab   4096, tied
+  qwen3-0.6b  1024 embd, 28 layers, 16/8 heads x 128, ff  3072, vocab 151936, tied
+  qwen3-1.7b  2048 embd, 28 layers, 16/8 heads x 128, ff  6144, vocab 151936, tied
+  qwen3-4b    2560 embd, 36 layers, 32/8 heads x 128, ff  9728, vocab 151936, tied
+  qwen3-8b    4096 embd, 36 layers, 32/8 heads x 128, ff 12288, vocab 151936
+
+Matrices get --type (q6_k, q4_k, q5_k, q8_0, q4_0, q4_1, q5_0, q5_1, f16,
+bf16 or f32); norms are f32. Quantized blocks are drawn directly from
+random bits with scales set for a weight std of 0.02, which writes an 8B
+model in seconds; --quantize instead quantizes Gaussian weights with
+ggml's reference quantizer (realistic, but slow: small models only).
+
+--vocab-from copies the tokenizer (tokens, merges, special tokens, chat
+template) from another GGUF file, e.g. a real model or a vocab-only file;
+the vocabulary size is then that file's. Without it the file gets a
+minimal byte-level tokenizer (256 byte tokens, <|im_start|>, <|im_end|>,
+<|endoftext|>, <think>, </think>, padding) and a ChatML template.
+
+The same flags and seed always give the same bytes.
+
+Flags:
+`
+
+func runSynth(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("synth", stderr)
+	out := fs.String("out", "", "output GGUF `file` (required)")
+	preset := fs.String("preset", "qwen3-tiny", "model shape to start from: "+strings.Join(synth.PresetNames(), ", "))
+	typ := fs.String("type", "q6_k", "`type` of the weight matrices")
+	seed := fs.Uint64("seed", 0, "random seed")
+	vocabFrom := fs.String("vocab-from", "", "copy the tokenizer from this GGUF `file`")
+	quantize := fs.Bool("quantize", false, "quantize Gaussian weights with the reference quantizer (slow)")
+	name := fs.String("name", "", "general.name (default: <preset>-synth)")
+	embd := fs.Int("embd", 0, "embedding width (default: the preset's)")
+	layers := fs.Int("layers", 0, "transformer blocks")
+	heads := fs.Int("heads", 0, "query heads")
+	kvHeads := fs.Int("kv-heads", 0, "key/value heads")
+	headDim := fs.Int("head-dim", 0, "width of one head")
+	ff := fs.Int("ff", 0, "feed-forward hidden width")
+	vocab := fs.Int("vocab", 0, "vocabulary size without --vocab-from")
+	tied := fs.Bool("tied", false, "tie the output head to the token embedding (default: the preset's)")
+	ctx := fs.Int("ctx", 0, "context length (default: the preset's)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), synthHelp)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *out == "" {
+		return fmt.Errorf("%w: --out FILE is required (see gollm synth -h)", errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (see gollm synth -h)", errUsage, fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["vocab"] && *vocabFrom != "" {
+		return fmt.Errorf("%w: --vocab and --vocab-from both given: the vocabulary file decides the size", errUsage)
+	}
+
+	cfg, err := synth.Preset(*preset)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if cfg.Type, err = tensor.ParseDType(*typ); err != nil {
+		return fmt.Errorf("%w: --type: %v", errUsage, err)
+	}
+	cfg.Seed = *seed
+	cfg.Quantize = *quantize
+	if *name != "" {
+		cfg.Name = *name
+	}
+	// Flags given on the command line override the preset.
+	overrides := []struct {
+		flag     string
+		dst, val *int
+	}{
+		{"embd", &cfg.Embd, embd}, {"layers", &cfg.Layers, layers}, {"heads", &cfg.Heads, heads},
+		{"kv-heads", &cfg.KVHeads, kvHeads}, {"head-dim", &cfg.HeadDim, headDim}, {"ff", &cfg.FF, ff},
+		{"vocab", &cfg.Vocab, vocab}, {"ctx", &cfg.ContextLength, ctx},
+	}
+	for _, o := range overrides {
+		if set[o.flag] {
+			*o.dst = *o.val
+		}
+	}
+	if set["tied"] {
+		cfg.Tied = *tied
+	}
+
+	var vf *gguf.File
+	if *vocabFrom != "" {
+		if vf, err = gguf.Open(*vocabFrom); err != nil {
+			return err
+		}
+		defer vf.Close()
+		toks, err := vf.Strings("tokenizer.ggml.tokens")
+		if err != nil {
+			return fmt.Errorf("--vocab-from %s: %w", *vocabFrom, err)
+		}
+		cfg.Vocab = len(toks)
+	}
+
+	start := time.Now()
+	if err := synth.Write(*out, cfg, vf); err != nil {
+		if errors.Is(err, synth.ErrConfig) {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		return err
+	}
+	elapsed := time.Since(start)
+	st, err := os.Stat(*out)
+	if err != nil {
+		return err
+	}
+	tying := "untied output"
+	if cfg.Tied {
+		tying = "tied output"
+	}
+	how := "random bits"
+	switch {
+	case cfg.Type.BlockSize() == 1:
+		how = "Gaussian"
+	case cfg.Quantize:
+		how = "reference quantizer"
+	}
+	fmt.Fprintf(stdout, "wrote %s: %s, %d tensors, %.3f GB (%d bytes) in %.1fs (%.0f MB/s)\n",
+		*out, cfg.Name, len(cfg.Tensors(cfg.Vocab)), float64(st.Size())/1e9, st.Size(),
+		elapsed.Seconds(), float64(st.Size())/1e6/elapsed.Seconds())
+	fmt.Fprintf(stdout, "  embd %d, %d layers, %d/%d heads x %d, ff %d, vocab %d, %s, %s (%s), seed %d\n",
+		cfg.Embd, cfg.Layers, cfg.Heads, cfg.KVHeads, cfg.HeadDim, cfg.FF, cfg.Vocab, tying, cfg.Type, how, cfg.Seed)
+	return nil
+}
