@@ -157,4 +157,3 @@ func installFloatAVX512(im *Impl) {
 	im.dots[dotKey{tensor.BF16, tensor.BF16}] = dotBF16BF16RowAVX512
 	im.dots[dotKey{tensor.BF16, tensor.F32}] = dotBF16F32RowAVX512
 }
-

@@ -39,6 +39,16 @@ func newAVX512() *Impl {
 	im.mats[dotKey{tensor.Q5_K, tensor.Q8_K}] = func(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
 		tiledMat(q5kDotsAVX512, tensor.Q5_K, tensor.Q8_K, dst, dstStride, w, act, n, cols, r0, r1)
 	}
+	for _, k := range []struct {
+		wt   tensor.DType
+		kern kernelFunc
+	}{{tensor.Q8_0, q80DotsAVX512}, {tensor.Q4_0, q40DotsAVX512}} {
+		wt, kern := k.wt, k.kern
+		im.dots[dotKey{wt, tensor.Q8_0}] = func(w, a []byte, cols int) float32 { return dot1(kern, w, a, cols/32) }
+		im.mats[dotKey{wt, tensor.Q8_0}] = func(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
+			tiledMat(kern, wt, tensor.Q8_0, dst, dstStride, w, act, n, cols, r0, r1)
+		}
+	}
 	installFloatAVX512(im)
 	return im
 }
@@ -48,6 +58,12 @@ func q6kDotsAVX512(w *byte, nb int, act *byte, actStride int, ntok int, out *flo
 
 //go:noescape
 func q4kDotsAVX512(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
+
+//go:noescape
+func q80DotsAVX512(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
+
+//go:noescape
+func q40DotsAVX512(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
 
 //go:noescape
 func q5kDotsAVX512(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
