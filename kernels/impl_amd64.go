@@ -13,6 +13,9 @@ import (
 // to best. (The selection happens here and in chooseImpl, nowhere else.)
 func archImpls() []*Impl {
 	var list []*Impl
+	if hasAVX2() {
+		list = append(list, newAVX2())
+	}
 	if hasAVX512VNNI() {
 		list = append(list, newAVX512())
 	}
@@ -26,6 +29,23 @@ func hasAVX512VNNI() bool {
 	return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &&
 		cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
 }
+
+// hasAVX2: the AVX2 implementation needs AVX2, FMA and F16C (Haswell on).
+func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
+
+// newAVX2 covers Q6_K, the main weight type, with AVX2; everything else
+// runs the plain-Go reference.
+func newAVX2() *Impl {
+	im := derive(generic, "avx2")
+	im.dots[dotKey{tensor.Q6_K, tensor.Q8_K}] = func(w, a []byte, cols int) float32 { return dot1(q6kDotsAVX2, w, a, cols/256) }
+	im.mats[dotKey{tensor.Q6_K, tensor.Q8_K}] = func(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
+		tiledMat(q6kDotsAVX2, tensor.Q6_K, tensor.Q8_K, dst, dstStride, w, act, n, cols, r0, r1)
+	}
+	return im
+}
+
+//go:noescape
+func q6kDotsAVX2(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
 
 func newAVX512() *Impl {
 	im := derive(generic, "avx512vnni")
