@@ -167,6 +167,9 @@ func TestWriterRoundTrip(t *testing.T) {
 			if err := f.Close(); err != nil {
 				t.Fatal(err)
 			}
+			if err := f.Close(); err != nil {
+				t.Errorf("second Close: %v", err)
+			}
 			if _, err := f.Tensor(ts[0].name); !errors.Is(err, ErrClosed) {
 				t.Errorf("Tensor after Close: %v, want ErrClosed", err)
 			}
