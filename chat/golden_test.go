@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"testing"
 
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/internal/testdata"
+	"github.com/gollm/gollm/tokenizer"
 )
 
 // goldenFile is the layout of testdata/chat/*.json (see its README).
@@ -89,5 +91,70 @@ func check(tb testing.TB, err error) {
 	tb.Helper()
 	if err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// TestGoldenPromptsRender: the chat prompts of the logits tests are this
+// package's renders (template from the model file), and tokenizing them with
+// the matching vocabulary gives ids_full_vocab.
+func TestGoldenPromptsRender(t *testing.T) {
+	for _, c := range []struct{ model, vocab string }{
+		{"qwen3-tiny-q6k", "qwen3.gguf"},
+		{"qwen3-tiny-mixed", "deepseek-r1-qwen3.gguf"},
+	} {
+		data, err := os.ReadFile(testdata.Path(c.model, "prompts.json"))
+		check(t, err)
+		var prompts []struct {
+			Name                string            `json:"name"`
+			Kind                string            `json:"kind"`
+			Text                string            `json:"text"`
+			Messages            []json.RawMessage `json:"messages"`
+			AddGenerationPrompt bool              `json:"add_generation_prompt"`
+			EnableThinking      *bool             `json:"enable_thinking"`
+			IDsFullVocab        []int32           `json:"ids_full_vocab"`
+		}
+		check(t, json.Unmarshal(data, &prompts))
+		// The template from the model file; the BOS/EOS texts from the full
+		// vocabulary (the small model's BOS stands in as byte 0x00, "Ā").
+		mf, err := gguf.Open(testdata.Path("models", c.model+".gguf"))
+		check(t, err)
+		modelTpl, err := FromGGUF(mf)
+		mf.Close()
+		check(t, err)
+		vf, err := gguf.Open(testdata.Path("vocab", c.vocab))
+		check(t, err)
+		tok, err := tokenizer.Load(vf)
+		check(t, err)
+		vocabTpl, err := FromGGUF(vf)
+		vf.Close()
+		check(t, err)
+		tpl, err := NewTemplate(modelTpl.Source(), vocabTpl.BOS(), vocabTpl.EOS())
+		check(t, err)
+		n := 0
+		for _, p := range prompts {
+			if p.Kind != "chat" {
+				continue
+			}
+			n++
+			msgs := make([]Message, len(p.Messages))
+			for i, raw := range p.Messages {
+				check(t, json.Unmarshal(raw, &msgs[i]))
+			}
+			opts := RenderOptions{AddGenerationPrompt: p.AddGenerationPrompt}
+			if p.EnableThinking != nil {
+				opts.Extra = map[string]any{"enable_thinking": *p.EnableThinking}
+			}
+			got, err := tpl.Render(msgs, opts)
+			check(t, err)
+			if got != p.Text {
+				t.Errorf("%s/%s: rendered\n %q\nwant\n %q", c.model, p.Name, got, p.Text)
+			}
+			if ids := tok.Encode(got, true); !reflect.DeepEqual(ids, p.IDsFullVocab) {
+				t.Errorf("%s/%s: ids %v, want %v", c.model, p.Name, ids, p.IDsFullVocab)
+			}
+		}
+		if n == 0 {
+			t.Fatalf("%s: no chat prompts", c.model)
+		}
 	}
 }
