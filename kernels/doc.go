@@ -40,6 +40,24 @@
 //     +8, +4, +2, +1), then the elements past the last multiple of 32 added
 //     one by one.
 //
+// # Implementations
+//
+//   - generic: the plain-Go reference, every type, always available (and
+//     the only one with the purego build tag or off amd64).
+//   - avx2: Q6_K×Q8_K in AVX2 assembly (256-bit), the rest generic.
+//   - avx512vnni (AVX-512 F/BW/VL/VNNI + F16C): Q6_K, Q4_K, Q5_K ×Q8_K,
+//     Q8_0 and Q4_0 ×Q8_0, the F32/F16/BF16 dot products (both modes), Dot,
+//     DotF16, Axpy, AxpyF16 and the F16 conversions.
+//
+// The quantized kernels work on one weight row and up to 8 tokens per
+// call: each weight block is unpacked once into bytes (in registers) and
+// multiplied with the 8 tokens' activation blocks (VPMADDUBSW for the
+// 8×8-bit products, VPDPWSSD to apply the 16-bit group scales, the Q6_K
+// offset of 32 and the K-quant minimums through the Q8_K block sums), so
+// the unpacking cost is shared by the tokens and the weights stream from
+// memory once per group of 8 tokens (rows are taken in chunks that stay
+// in cache while all token groups pass).
+//
 // Because every (weight row, token) pair goes through the same sequence of
 // float operations whatever else is in the batch, MatMul is batch-invariant:
 // a token's result does not depend on how many other tokens share the call,

@@ -1,3 +1,8 @@
+//go:build amd64
+
+// (amd64 only: vecf32 v0.9.0 pulls in github.com/chewxy/math32 v1.0.0,
+// whose arm64 build lacks function bodies and does not compile.)
+
 package kernels
 
 import (
