@@ -154,8 +154,9 @@ var blockGens = map[tensor.DType]blockGen{
 		levelRMS: levelRMS(256, func(i int) float64 { return float64(q8Level(byte(i))) }),
 		scaleRMS: 1,
 		fix: func(raw []byte, d0 float32) {
-			for i := range tensor.Blocks[tensor.BlockQ8_0](raw) {
-				b := &tensor.Blocks[tensor.BlockQ8_0](raw)[i]
+			blocks := tensor.Blocks[tensor.BlockQ8_0](raw)
+			for i := range blocks {
+				b := &blocks[i]
 				b.D = superScale(b.D, d0)
 				for j := range b.Qs {
 					b.Qs[j] = q8Level(byte(b.Qs[j]))

@@ -376,20 +376,21 @@ func equalValues(a, b gguf.Value) bool {
 // tensor is generated.
 func TestConfigErrors(t *testing.T) {
 	bad := map[string]func(*Config){
-		"zero embd":           func(c *Config) { c.Embd = 0 },
-		"kv not dividing":     func(c *Config) { c.KVHeads = 3 },
-		"kv above heads":      func(c *Config) { c.KVHeads = 8 },
-		"odd head dim":        func(c *Config) { c.HeadDim = 63 },
-		"embd not in blocks":  func(c *Config) { c.Embd = 250 },
-		"ff not in blocks":    func(c *Config) { c.FF = 500 },
-		"q width not blocks":  func(c *Config) { c.HeadDim = 34 },
-		"unsupported type":    func(c *Config) { c.Type = tensor.IQ2_XXS },
-		"unknown type":        func(c *Config) { c.Type = tensor.DType(77) },
-		"vocab below builtin": func(c *Config) { c.Vocab = 100 },
-		"huge vocab":          func(c *Config) { c.Vocab = 1 << 30 },
-		"negative layers":     func(c *Config) { c.Layers = -1 },
-		"negative std":        func(c *Config) { c.WeightStd = -1 },
-		"NaN rope":            func(c *Config) { c.RopeBase = math.NaN() },
+		"zero embd":            func(c *Config) { c.Embd = 0 },
+		"kv not dividing":      func(c *Config) { c.KVHeads = 3 },
+		"kv above heads":       func(c *Config) { c.KVHeads = 8 },
+		"odd head dim":         func(c *Config) { c.HeadDim = 63 },
+		"overflowing head dim": func(c *Config) { c.HeadDim = 1 << 62 },
+		"embd not in blocks":   func(c *Config) { c.Embd = 250 },
+		"ff not in blocks":     func(c *Config) { c.FF = 500 },
+		"q width not blocks":   func(c *Config) { c.HeadDim = 34 },
+		"unsupported type":     func(c *Config) { c.Type = tensor.IQ2_XXS },
+		"unknown type":         func(c *Config) { c.Type = tensor.DType(77) },
+		"vocab below builtin":  func(c *Config) { c.Vocab = 100 },
+		"huge vocab":           func(c *Config) { c.Vocab = 1 << 30 },
+		"negative layers":      func(c *Config) { c.Layers = -1 },
+		"negative std":         func(c *Config) { c.WeightStd = -1 },
+		"NaN rope":             func(c *Config) { c.RopeBase = math.NaN() },
 	}
 	for name, mutate := range bad {
 		c := small(tensor.Q6_K)
