@@ -16,6 +16,13 @@
 // BPE can represent any byte string, so Decode(Encode(s)) == s for every s,
 // valid UTF-8 or not.
 //
+// One deliberate difference from llama.cpp: given invalid UTF-8, llama.cpp
+// replaces each byte that starts no valid sequence by U+FFFD (the bytes EF
+// BF BD) before merging, so its ids decode to different bytes. This package
+// keeps the raw bytes; only the pre-tokenizer reads such a byte as U+FFFD
+// (a symbol), so the word boundaries are llama.cpp's. For valid UTF-8, which
+// is all text a model is normally given, the ids are identical.
+//
 // A Tokenizer is immutable after Load and safe for concurrent use.
 package tokenizer
 
