@@ -193,6 +193,9 @@ fin: \
 TEXT ·q4kDotsAVX512(SB), NOSPLIT, $64-56
 	SETUP
 block4:
+	PREFETCHT0 2048(SI) // weights ~12 blocks ahead (see q6k_amd64.s)
+	PREFETCHT0 2112(SI)
+	PREFETCHT0 2176(SI)
 	SCALES(4)
 	// qs[0:64] at 16: low nibbles are values 0..31 and 64..95, high
 	// nibbles 32..63 and 96..127; regroup into natural 64-value chunks.
@@ -228,6 +231,9 @@ TEXT ·q5kDotsAVX512(SB), NOSPLIT, $64-56
 	VPBROADCASTQ q5kBits<>+56(SB), Y9
 	VINSERTI64X4 $1, Y9, Z28, Z28
 block5:
+	PREFETCHT0 2048(SI) // weights ~12 blocks ahead (see q6k_amd64.s)
+	PREFETCHT0 2112(SI)
+	PREFETCHT0 2176(SI)
 	SCALES(4)
 	VBROADCASTI64X4 16(SI), Z11 // qh[0:32] in both halves
 	// Half 0: qs[0:64] at 48.

@@ -102,6 +102,13 @@ zero:
 	JNZ  zero
 
 block:
+	// Ask for the weights about 10 blocks ahead (rows are contiguous, so
+	// this runs on into the next rows): more memory requests in flight
+	// than the hardware prefetcher alone keeps for this access pattern.
+	PREFETCHT0 2048(SI)
+	PREFETCHT0 2112(SI)
+	PREFETCHT0 2176(SI)
+	PREFETCHT0 2240(SI)
 	// Unpack the 256 values. Half 0: ql[0:64] at 0, qh[0:32] at 128.
 	VMOVDQU64       0(SI), Z9
 	VBROADCASTI64X4 128(SI), Z10
