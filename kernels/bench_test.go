@@ -74,6 +74,7 @@ func BenchmarkLMHead(b *testing.B) {
 				fn := matMulPool(p, im, dst, tensor.Q6_K, w, at, act, 1, rows, cols)
 				b.SetBytes(int64(len(w)))
 				b.ReportAllocs()
+				b.ResetTimer()
 				for range b.N {
 					p.ForGrain(rows, 16, fn)
 				}

@@ -120,6 +120,10 @@ zero:
 	JNZ  zero
 
 block:
+	PREFETCHT0 2048(SI) // weights ~10 blocks ahead (see q6k_amd64.s)
+	PREFETCHT0 2112(SI)
+	PREFETCHT0 2176(SI)
+	PREFETCHT0 2240(SI)
 	// First half, plus the -32*sum sc*bsum correction of the whole block.
 	HALF(0, 128, 0)
 	VPMOVSXBW 192(SI), Y13
