@@ -1,0 +1,111 @@
+// Package backend defines the operations a transformer forward pass needs,
+// so that the model code can be written once and run on any device. The
+// CPU implementation is backend/cpu; a GPU backend implements the same
+// interface.
+//
+// Every operation works on the first n rows of float32 activation buffers:
+// row i belongs to token i of the current batch. Operations never mix rows
+// (except Attention, which reads the KV cache), and each row is computed
+// the same way whatever n is, so a sequence's results do not depend on
+// what else is in the batch (batch invariance).
+package backend
+
+import (
+	"github.com/gollm/gollm/kvcache"
+	"github.com/gollm/gollm/tensor"
+)
+
+// Buffer is a float32 activation matrix owned by the backend, of
+// (rows, cols) with rows the capacity in tokens.
+type Buffer interface {
+	Rows() int
+	Cols() int
+}
+
+// Weight is a matrix of (rows, cols) in its file format (Q6_K, F16, …),
+// prepared once at load time. Row r holds the weights of output unit r;
+// a product computes dst[i][r] = W[r] · x[i].
+type Weight interface {
+	Rows() int
+	Cols() int
+	Type() tensor.DType
+}
+
+// Vector is a float32 vector prepared at load time (norm weights).
+type Vector interface{ Len() int }
+
+// KV is the storage of a paged KV cache (see package kvcache), per layer
+// a K and a V matrix of (slot, kvDim).
+type KV interface {
+	kvcache.Storage
+}
+
+// Projection is one output of Linear: Dst = x · Wᵀ.
+type Projection struct {
+	Dst Buffer // (token, W.Rows())
+	W   Weight
+}
+
+// Rope holds the rotary position embedding parameters (NeoX style: pairs
+// dimension i with i + dims/2), including YaRN context extension.
+type Rope struct {
+	Dims     int     // rotated dimensions (head_dim for Qwen3)
+	Base     float32 // rope.freq_base θ
+	Scale    float32 // frequency scale (1 / YaRN factor; 1 = none)
+	ExtMix   float32 // YaRN extrapolation mix (0 = plain linear scaling/none, 1 = YaRN)
+	AttnMul  float32 // multiplies cos and sin (YaRN attention factor, 1 = none)
+	BetaFast float32 // YaRN β_fast (32)
+	BetaSlow float32 // YaRN β_slow (1)
+	OrigCtx  int     // YaRN original context length
+}
+
+// AttnPlan describes, for one batch, where each token's sequence keeps its
+// keys and values: token i is at position Pos[i] of a sequence whose
+// block table is Tables[i], and attends to positions 0..Pos[i] of it.
+type AttnPlan struct {
+	N         int       // tokens in the batch
+	Pos       []int32   // (token) position in its sequence
+	Slots     []int32   // (token) cache slot where its K and V are stored
+	Tables    [][]int32 // (token) block table of its sequence
+	BlockSize int       // tokens per KV block
+	Heads     int       // query heads
+	KVHeads   int       // key/value heads (grouped-query attention)
+	HeadDim   int
+	Scale     float32 // score scale, 1/sqrt(HeadDim)
+}
+
+// Backend runs the operations of a forward pass.
+type Backend interface {
+	Name() string
+	Close() error
+
+	// Loading.
+	LoadWeight(name string, t tensor.DType, rows, cols int, data []byte) (Weight, error)
+	LoadVector(name string, v []float32) (Vector, error)
+	NewBuffer(rows, cols int) Buffer
+	NewKV(dt tensor.DType, layers, kvDim, blockSize, numBlocks int) (KV, error)
+
+	// Embed writes row ids[i] of table into dst row i.
+	Embed(dst Buffer, table Weight, ids []int32)
+	// RMSNorm: dst[i] = x[i] / rms(x[i]) * w.
+	RMSNorm(dst, x Buffer, w Vector, eps float32, n int)
+	// RMSNormHeads normalises each head (w.Len() columns) of each row in place.
+	RMSNormHeads(x Buffer, w Vector, eps float32, n int)
+	// Linear computes every projection of the same input x.
+	Linear(x Buffer, n int, outs ...Projection)
+	// RoPE rotates each head (r.Dims columns) of row i by position pos[i].
+	RoPE(x Buffer, n int, pos []int32, r *Rope)
+	// StoreKV writes k and v rows into the cache at plan.Slots.
+	StoreKV(kv KV, layer int, k, v Buffer, plan *AttnPlan)
+	// Attention computes causal grouped-query attention for every token
+	// of the plan over its sequence's cached positions.
+	Attention(dst, q Buffer, kv KV, layer int, plan *AttnPlan)
+	// SwiGLU: dst = silu(gate) * up.
+	SwiGLU(dst, gate, up Buffer, n int)
+	// Add: dst += x.
+	Add(dst, x Buffer, n int)
+	// Gather copies x rows[i] into dst row i.
+	Gather(dst, x Buffer, rows []int32)
+	// Read copies the first n rows of x into dst (row-major).
+	Read(dst []float32, x Buffer, n int)
+}

@@ -1,0 +1,206 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gollm/gollm/backend"
+	"github.com/gollm/gollm/kvcache"
+	"github.com/gollm/gollm/tensor"
+)
+
+// Batch is a flat list of tokens from any number of sequences, as in
+// llama.cpp's llama_batch: parallel arrays indexed by token.
+type Batch struct {
+	Tokens []int32         // (token) vocabulary id
+	Pos    []int32         // (token) position within its sequence
+	Seq    []kvcache.SeqID // (token) which sequence it belongs to
+	Output []bool          // (token) return logits for it?
+}
+
+// Len is the number of tokens.
+func (b *Batch) Len() int { return len(b.Tokens) }
+
+// Add appends one token.
+func (b *Batch) Add(tok int32, pos int, seq kvcache.SeqID, output bool) {
+	b.Tokens = append(b.Tokens, tok)
+	b.Pos = append(b.Pos, int32(pos))
+	b.Seq = append(b.Seq, seq)
+	b.Output = append(b.Output, output)
+}
+
+// Reset empties the batch, keeping its memory.
+func (b *Batch) Reset() {
+	b.Tokens, b.Pos, b.Seq, b.Output = b.Tokens[:0], b.Pos[:0], b.Seq[:0], b.Output[:0]
+}
+
+// NumOutputs counts the tokens that want logits.
+func (b *Batch) NumOutputs() int {
+	n := 0
+	for _, o := range b.Output {
+		if o {
+			n++
+		}
+	}
+	return n
+}
+
+// StateOptions sizes a State.
+type StateOptions struct {
+	Capacity  int          // tokens in the shared KV pool (the context size)
+	BlockSize int          // tokens per KV block (0: kvcache.DefaultBlockSize)
+	KVType    tensor.DType // tensor.F16 or tensor.F32 (note: F32 is ggml type 0, the zero value)
+	MaxBatch  int          // most tokens one Forward may carry
+}
+
+// State is what a set of sequences needs besides the weights: the paged
+// KV cache they share and scratch buffers for one forward step.
+type State struct {
+	KV    *kvcache.Cache
+	store backend.KV
+	max   int
+
+	// Scratch activations, one row per batch token.
+	x      backend.Buffer // (token, embd) the residual stream
+	xn     backend.Buffer // (token, embd) normalised input of a sub-layer, then its output
+	q      backend.Buffer // (token, qDim)
+	k      backend.Buffer // (token, kvDim)
+	v      backend.Buffer // (token, kvDim)
+	att    backend.Buffer // (token, qDim) attention output before the projection
+	gate   backend.Buffer // (token, ff)
+	up     backend.Buffer // (token, ff)
+	xo     backend.Buffer // (output, embd) rows that produce logits
+	logits backend.Buffer // (output, vocab)
+
+	plan    backend.AttnPlan
+	outRows []int32 // (output) batch index of each output token
+}
+
+// NewState allocates a KV pool and scratch buffers on the model's backend.
+func (m *Model) NewState(o StateOptions) (*State, error) {
+	c := m.Config
+	if o.MaxBatch < 1 {
+		return nil, fmt.Errorf("%w: MaxBatch %d", ErrConfig, o.MaxBatch)
+	}
+	kvCfg := kvcache.Config{BlockSize: o.BlockSize, Capacity: o.Capacity}
+	if kvCfg.BlockSize == 0 {
+		kvCfg.BlockSize = kvcache.DefaultBlockSize
+	}
+	if o.Capacity < 1 {
+		return nil, fmt.Errorf("%w: context capacity %d tokens", ErrConfig, o.Capacity)
+	}
+	store, err := m.be.NewKV(o.KVType, c.Layers, c.KVDim, kvCfg.BlockSize, kvcache.NumBlocks(kvCfg))
+	if err != nil {
+		return nil, err
+	}
+	cache, err := kvcache.New(kvCfg, store)
+	if err != nil {
+		return nil, err
+	}
+	be, n := m.be, o.MaxBatch
+	s := &State{KV: cache, store: store, max: n,
+		x: be.NewBuffer(n, c.Embd), xn: be.NewBuffer(n, c.Embd),
+		q: be.NewBuffer(n, c.QDim), k: be.NewBuffer(n, c.KVDim), v: be.NewBuffer(n, c.KVDim),
+		att:  be.NewBuffer(n, c.QDim),
+		gate: be.NewBuffer(n, c.FF), up: be.NewBuffer(n, c.FF),
+		xo: be.NewBuffer(n, c.Embd), logits: be.NewBuffer(n, c.Vocab),
+	}
+	s.plan = backend.AttnPlan{BlockSize: kvCfg.BlockSize, Heads: c.Heads, KVHeads: c.KVHeads,
+		HeadDim: c.HeadDim, Scale: float32(1 / math.Sqrt(float64(c.HeadDim)))}
+	return s, nil
+}
+
+// MaxBatch is the most tokens one Forward can carry.
+func (s *State) MaxBatch() int { return s.max }
+
+// Forward computes one step for every token of the batch and writes the
+// logits of the tokens flagged Output into logits, row after row in batch
+// order: (output, vocab). Before calling it, room for each token must have
+// been made in its sequence with s.KV.Append: token positions must lie
+// inside the sequence's allocated length. Forward writes each token's key
+// and value into the cache.
+func (m *Model) Forward(s *State, b *Batch, logits []float32) error {
+	if err := m.prepare(s, b, logits); err != nil {
+		return err
+	}
+	c, be, n, p := m.Config, m.be, b.Len(), &s.plan
+	eps := float32(c.RMSEps)
+
+	be.Embed(s.x, m.tokEmbd, b.Tokens)
+	for l := range m.layers {
+		L := &m.layers[l]
+		// Attention block: x += Wo · attention(rope(norm(Wq·x̂)), rope(norm(Wk·x̂)), Wv·x̂)
+		be.RMSNorm(s.xn, s.x, L.attnNorm, eps, n)
+		be.Linear(s.xn, n,
+			backend.Projection{Dst: s.q, W: L.wq},
+			backend.Projection{Dst: s.k, W: L.wk},
+			backend.Projection{Dst: s.v, W: L.wv})
+		be.RMSNormHeads(s.q, L.qNorm, eps, n)
+		be.RMSNormHeads(s.k, L.kNorm, eps, n)
+		be.RoPE(s.q, n, b.Pos, &m.rope)
+		be.RoPE(s.k, n, b.Pos, &m.rope)
+		be.StoreKV(s.store, l, s.k, s.v, p)
+		be.Attention(s.att, s.q, s.store, l, p)
+		be.Linear(s.att, n, backend.Projection{Dst: s.xn, W: L.wo})
+		be.Add(s.x, s.xn, n)
+
+		// Feed-forward block: x += W_down · (silu(W_gate·x̂) ⊙ W_up·x̂)
+		be.RMSNorm(s.xn, s.x, L.ffnNorm, eps, n)
+		be.Linear(s.xn, n,
+			backend.Projection{Dst: s.gate, W: L.wGate},
+			backend.Projection{Dst: s.up, W: L.wUp})
+		be.SwiGLU(s.gate, s.gate, s.up, n)
+		be.Linear(s.gate, n, backend.Projection{Dst: s.xn, W: L.wDown})
+		be.Add(s.x, s.xn, n)
+	}
+	// Only the tokens that want logits go through the LM head.
+	nOut := len(s.outRows)
+	if nOut == 0 {
+		return nil
+	}
+	be.Gather(s.xo, s.x, s.outRows)
+	be.RMSNorm(s.xo, s.xo, m.outNorm, eps, nOut)
+	be.Linear(s.xo, nOut, backend.Projection{Dst: s.logits, W: m.output})
+	be.Read(logits, s.logits, nOut)
+	return nil
+}
+
+// prepare checks a batch and fills the attention plan: each token's cache
+// slot and its sequence's block table.
+func (m *Model) prepare(s *State, b *Batch, logits []float32) error {
+	n := b.Len()
+	if n == 0 {
+		return fmt.Errorf("%w: empty batch", ErrBatch)
+	}
+	if n > s.max {
+		return fmt.Errorf("%w: %d tokens, the state was sized for %d", ErrBatch, n, s.max)
+	}
+	if len(b.Pos) != n || len(b.Seq) != n || len(b.Output) != n {
+		return fmt.Errorf("%w: array lengths differ (tokens %d, pos %d, seq %d, output %d)", ErrBatch, n, len(b.Pos), len(b.Seq), len(b.Output))
+	}
+	p := &s.plan
+	p.N = n
+	p.Pos = b.Pos
+	p.Slots = p.Slots[:0]
+	p.Tables = p.Tables[:0]
+	s.outRows = s.outRows[:0]
+	for i := 0; i < n; i++ {
+		tok := b.Tokens[i]
+		if tok < 0 || int(tok) >= m.Config.Vocab {
+			return fmt.Errorf("%w: token %d at batch index %d is outside the vocabulary of %d", ErrBatch, tok, i, m.Config.Vocab)
+		}
+		slot := s.KV.Slot(b.Seq[i], int(b.Pos[i]))
+		if slot < 0 {
+			return fmt.Errorf("%w: sequence %d position %d has no KV slot (sequence holds %d tokens; call KV.Append first)", ErrBatch, b.Seq[i], b.Pos[i], s.KV.Len(b.Seq[i]))
+		}
+		p.Slots = append(p.Slots, int32(slot))
+		p.Tables = append(p.Tables, s.KV.Table(b.Seq[i]))
+		if b.Output[i] {
+			s.outRows = append(s.outRows, int32(i))
+		}
+	}
+	if need := len(s.outRows) * m.Config.Vocab; len(logits) < need {
+		return fmt.Errorf("%w: logits buffer holds %d floats, %d outputs need %d", ErrBatch, len(logits), len(s.outRows), need)
+	}
+	return nil
+}
