@@ -379,11 +379,16 @@ func (t *Tokenizer) AppendPiece(dst []byte, id int32) []byte { return append(dst
 // hold invalid UTF-8 (for example when the ids end in the middle of a
 // character), which is kept as it is.
 func (t *Tokenizer) Decode(ids []int32) string {
-	var buf []byte
+	n := 0
 	for _, id := range ids {
-		buf = append(buf, t.TokenPiece(id)...)
+		n += len(t.TokenPiece(id))
 	}
-	return string(buf)
+	var b strings.Builder
+	b.Grow(n) // one allocation, and no copy at the end
+	for _, id := range ids {
+		b.Write(t.TokenPiece(id))
+	}
+	return b.String()
 }
 
 // TokenText returns the text of vocabulary entry id as stored in the file
