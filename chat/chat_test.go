@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // render is a one-message-free render helper for expression tests.
@@ -271,5 +272,23 @@ func TestReasoningChunking(t *testing.T) {
 		if got := parseAll(text, inThought, all); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q byte by byte: got %v, want %v", text, got, want)
 		}
+	}
+}
+
+func TestHuggingFaceExtras(t *testing.T) {
+	defer func(f func() time.Time) { now = f }(now)
+	now = func() time.Time { return time.Date(2026, 8, 7, 15, 4, 5, 0, time.UTC) }
+	for _, c := range []struct{ src, want string }{
+		{`{{ strftime_now("%d %b %Y") }}`, "07 Aug 2026"},
+		{`{{ strftime_now("%-d %B %Y, %A %I:%M:%S %p %j %y %m %H %% %Q") }}`, "7 August 2026, Friday 03:04:05 PM 219 26 08 15 % %Q"},
+		{`a{% generation %}{{ 'b' + 'c' }}{% endgeneration %}d`, "abcd"},
+	} {
+		got, err := render(t, c.src, nil)
+		if err != nil || got != c.want {
+			t.Errorf("%s: got %q, %v; want %q", c.src, got, err, c.want)
+		}
+	}
+	if _, err := render(t, `{% generation %}{{ 'a' + 1 }}{% endgeneration %}`, nil); !errors.Is(err, ErrRender) {
+		t.Errorf("+ inside generation: %v", err)
 	}
 }

@@ -242,6 +242,8 @@ func rewritePlus(n nodes.Node) {
 			rewritePlus(cs.Body)
 		case *controlStructures.DoControlStructure:
 			cs.Expression = rewriteExpr(cs.Expression)
+		case *generationBlock:
+			rewritePlus(cs.body)
 		}
 	}
 }

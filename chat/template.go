@@ -4,7 +4,8 @@
 // A GGUF file carries its model's chat template (tokenizer.chat_template), a
 // Jinja program written for Hugging Face's apply_chat_template. Template
 // renders it with gonja in an environment set up like Hugging Face's
-// (trim_blocks, lstrip_blocks, loop controls, tojson, raise_exception) plus
+// (trim_blocks, lstrip_blocks, loop controls, tojson, raise_exception,
+// strftime_now, {% generation %}; see hfenv.go) plus
 // the Python behaviours gonja lacks (see pyops.go), so that the rendered
 // text is byte for byte what Hugging Face produces.
 //
@@ -102,11 +103,15 @@ var environment = sync.OnceValue(func() *exec.Environment {
 	statements := exec.NewControlStructureSet(map[string]parser.ControlStructureParser{})
 	statements.Update(builtins.ControlStructures)
 	mustOK(statements.Replace("set", parseSet))
+	mustOK(statements.Register("generation", parseGeneration))
 
 	ctx := exec.EmptyContext().
 		Update(builtins.GlobalFunctions).
 		Update(builtins.GlobalVariables).
-		Update(exec.NewContext(map[string]any{"raise_exception": raiseException}))
+		Update(exec.NewContext(map[string]any{
+			"raise_exception": raiseException,
+			"strftime_now":    strftimeNow,
+		}))
 	return &exec.Environment{
 		Context:           ctx,
 		Filters:           filters,
