@@ -80,6 +80,8 @@ func TestToJSON(t *testing.T) {
 		{`{{ v.z | tojson(separators=(',', ':')) }}`, `{"b":1,"a":2}`},
 		{`{{ v.name | tojson(ensure_ascii=true) }}`, `"m\u00e9t\u00e9o <&> \u2028 \"q\" \\ \n\t\u0001"`},
 		{`{{ '🦙' | tojson(ensure_ascii=true) }}`, `"\ud83e\udd99"`},
+		{`{{ '🦙' | tojson(true) }}`, `"\ud83e\udd99"`}, // the first positional argument is ensure_ascii
+		{`{{ [1, 2] | tojson(false, 1) }}`, "[\n 1,\n 2\n]"},
 	} {
 		got, err := render(t, c.src, map[string]any{"v": v})
 		if err != nil || got != c.want {
@@ -125,6 +127,8 @@ func TestTemplateErrors(t *testing.T) {
 		{`{% for x in y %}`, ErrSyntax, ""},
 		{`{{ raise_exception('Only user and assistant roles are supported!') }}`, ErrRaised, "Only user and assistant roles are supported!"},
 		{`{{ v | tojson(indent='x') }}`, ErrRender, "indent"},
+		{`{{ v | tojson(color=1) }}`, ErrRender, "unexpected or repeated argument"},
+		{`{{ v | tojson(1, 2, 3, 4, 5) }}`, ErrRender, "at most 4"},
 	} {
 		_, err := render(t, c.src, map[string]any{"v": 1})
 		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {

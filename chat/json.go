@@ -149,6 +149,10 @@ func writePyJSON(b *strings.Builder, v *exec.Value, o *jsonOptions, depth int) e
 	}
 	rv := v.Val
 	for rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Interface {
+		if rv.IsNil() {
+			b.WriteString("null")
+			return nil
+		}
 		rv = rv.Elem()
 	}
 	if rv.Type() == exec.TypeDict {

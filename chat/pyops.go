@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
@@ -140,9 +141,25 @@ func filterToJSON(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	if in.IsError() {
 		return in
 	}
+	// Hugging Face's signature: tojson(x, ensure_ascii=False, indent=None,
+	// separators=None, sort_keys=False); arguments by position or name.
+	names := []string{"ensure_ascii", "indent", "separators", "sort_keys"}
+	if len(params.Args) > len(names) {
+		return fail(e, fmt.Errorf("%w: tojson takes at most %d arguments", ErrRender, len(names)))
+	}
+	args := map[string]*exec.Value{}
+	for i, v := range params.Args {
+		args[names[i]] = v
+	}
+	for name, v := range params.KwArgs {
+		if _, dup := args[name]; dup || !slices.Contains(names, name) {
+			return fail(e, fmt.Errorf("%w: tojson: unexpected or repeated argument %q", ErrRender, name))
+		}
+		args[name] = v
+	}
 	o := jsonOptions{indent: -1}
 	var separators *exec.Value
-	for name, v := range params.KwArgs {
+	for name, v := range args {
 		v = unwrap(v)
 		switch name {
 		case "ensure_ascii":
@@ -161,13 +178,6 @@ func filterToJSON(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 				return fail(e, fmt.Errorf("%w: tojson: separators must be a pair of strings", ErrRender))
 			}
 			separators = v
-		default:
-			return fail(e, fmt.Errorf("%w: tojson: unexpected argument %q", ErrRender, name))
-		}
-	}
-	if len(params.Args) > 0 { // tojson(4): indent given positionally
-		if v := unwrap(params.Args[0]); v.IsInteger() {
-			o.indent = max(v.Integer(), 0)
 		}
 	}
 	// json.dumps's defaults: ", " between items on one line, "," when
