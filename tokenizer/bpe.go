@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -208,7 +209,9 @@ func (c *wordCache) put(word string, ids []int32) {
 	if sh.m == nil || len(sh.m) >= wordCachePerShard {
 		sh.m = make(map[string][]int32, 256)
 	}
-	sh.m[word] = slices.Clone(ids)
+	// Clone the key: word is a slice of the caller's text, and keeping it
+	// would keep the whole text alive.
+	sh.m[strings.Clone(word)] = slices.Clone(ids)
 	sh.mu.Unlock()
 }
 
