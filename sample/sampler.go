@@ -11,11 +11,11 @@
 // min-p, temperature, dist):
 //
 //  1. Logit bias: logit[id] += LogitBias[id].
-//  2. Penalties: every token t that occurs c > 0 times among the last
-//     PenaltyLastN accepted tokens gets
-//     logit[t] = logit[t] / RepeatPenalty   if logit[t] > 0,
-//     logit[t] = logit[t] * RepeatPenalty   otherwise,
-//     then logit[t] -= c*FrequencyPenalty + PresencePenalty.
+//  2. Penalties: for every token t that occurs c > 0 times among the last
+//     PenaltyLastN accepted tokens, a positive logit[t] is divided by
+//     RepeatPenalty and a zero or negative one multiplied by it (llama.cpp's
+//     rule: either way the token becomes less likely), then
+//     c*FrequencyPenalty + PresencePenalty is subtracted.
 //  3. Greedy: if Temperature is 0, return the highest logit now, ties to
 //     the lowest id. (Steps 4 to 6 always keep the highest logit, so they
 //     could not change this answer.)
