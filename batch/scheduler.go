@@ -69,9 +69,10 @@ type Request struct {
 	Start  int     // position of Tokens[0]: the sequence's computed length
 	Tokens []int32 // tokens to evaluate (at least one)
 	Sample Sampler // nil: evaluate only (the result is then just the count)
-	// Logits, when set, is called with the logits of each sampled step
-	// before Sample (for studying or testing; must not keep the slice).
-	Logits func(logits []float32)
+	// EveryLogits, when set, asks for the logits of every evaluated token
+	// (not just the last) and receives them in order (must not keep the
+	// slice). This is how per-position logits are studied.
+	EveryLogits func(logits []float32)
 }
 
 // Result reports how a request ended.
@@ -292,8 +293,8 @@ func (s *Scheduler) step() {
 			s.b.pos = append(s.b.pos, int32(a.pos+k))
 			s.b.seq = append(s.b.seq, int32(a.req.Seq))
 			// Logits are needed only for the last known token, and only
-			// when the request generates.
-			s.b.output = append(s.b.output, k == len(a.known)-1 && a.req.Sample != nil)
+			// when the request generates (or asks for all of them).
+			s.b.output = append(s.b.output, a.req.EveryLogits != nil || (k == len(a.known)-1 && a.req.Sample != nil))
 			s.b.owner = append(s.b.owner, a)
 		}
 		info.Items = append(info.Items, StepItem{Seq: a.req.Seq, Tokens: n, Prompt: !a.sampled, FromPos: a.pos})
@@ -342,11 +343,24 @@ func (s *Scheduler) step() {
 		a.known = a.known[n:]
 		a.pos += n
 		a.computed += n
+		if a.req.EveryLogits != nil {
+			for k := 0; k < n-1; k++ {
+				a.req.EveryLogits(logits[o*V : (o+1)*V])
+				o++
+			}
+		}
 		if s.b.output[i+n-1] {
 			row := logits[o*V : (o+1)*V]
 			o++
-			if a.req.Logits != nil {
-				a.req.Logits(row)
+			if a.req.EveryLogits != nil {
+				a.req.EveryLogits(row)
+			}
+			if a.req.Sample == nil {
+				if len(a.known) == 0 {
+					ended = append(ended, a)
+				}
+				i += n
+				continue
 			}
 			tok, stop := a.req.Sample(row)
 			if stop {
@@ -360,15 +374,17 @@ func (s *Scheduler) step() {
 		}
 		i += n
 	}
-	for _, a := range ended {
-		s.finish(a, nil)
-	}
-	s.remove(ended)
+	// Trace before the results go out, so that a caller who has its
+	// result has seen every step that produced it.
 	info.Tokens = len(s.b.tokens)
 	info.Duration = time.Since(start)
 	if s.opts.Trace != nil {
 		s.opts.Trace(info)
 	}
+	for _, a := range ended {
+		s.finish(a, nil)
+	}
+	s.remove(ended)
 }
 
 func contains(list []*active, a *active) bool {

@@ -1,0 +1,161 @@
+// Package gollm runs Qwen3-family GGUF models in pure Go, several
+// conversations at once.
+//
+// The API follows node-llama-cpp: load a Model, make a Context (a shared
+// KV cache plus a scheduler) with room for some number of Sequences, take
+// a Sequence for each conversation, and put a ChatSession on it. Prompts
+// on different sessions may run concurrently from different goroutines:
+// their tokens are packed into the same forward passes, so two answers
+// cost about what one costs.
+//
+//	m, _ := gollm.LoadModel("model.gguf", gollm.ModelOptions{})
+//	ctx, _ := m.NewContext(gollm.ContextOptions{Sequences: 2, BatchSize: 1024})
+//	s1, _ := ctx.Sequence()
+//	s2, _ := ctx.Sequence()
+//	c1, c2 := gollm.NewChatSession(s1, gollm.ChatOptions{}), gollm.NewChatSession(s2, gollm.ChatOptions{})
+//	var g errgroup.Group
+//	g.Go(func() error { a1, err = c1.Prompt(bg, "Hi there, how are you?", gollm.PromptOptions{}); return err })
+//	g.Go(func() error { a2, err = c2.Prompt(bg, "How much is 6+6?", gollm.PromptOptions{}); return err })
+//	g.Wait()
+//
+// Inside, one goroutine per Context (package batch) owns the forward pass
+// of the model (package model) and packs the pending tokens of every
+// sequence into one flat batch per step; the sequences share one paged KV
+// cache (package kvcache). ARCHITECTURE.md traces a token through it all.
+package gollm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/gollm/gollm/backend"
+	"github.com/gollm/gollm/backend/cpu"
+	"github.com/gollm/gollm/chat"
+	"github.com/gollm/gollm/gguf"
+	"github.com/gollm/gollm/model"
+	"github.com/gollm/gollm/tokenizer"
+)
+
+// Errors of the public API. Errors from the layers below (gguf, model,
+// kvcache …) are wrapped and can be tested with errors.Is as well.
+var (
+	// ErrNoSequences: every sequence of the context is taken.
+	ErrNoSequences = errors.New("gollm: no free sequence in this context")
+	// ErrContextOverflow: a sequence would hold more tokens than the context size.
+	ErrContextOverflow = errors.New("gollm: context overflow")
+	// ErrClosed: the model, context, sequence or session was closed.
+	ErrClosed = errors.New("gollm: closed")
+	// ErrNoTemplate: the model file has no chat template.
+	ErrNoTemplate = errors.New("gollm: model has no chat template")
+)
+
+// ModelOptions configure LoadModel.
+type ModelOptions struct {
+	// Threads is the number of CPU worker threads (0: one per core).
+	Threads int
+	// Exact computes every product in float32 instead of rounding the
+	// activations to 8 bits first as llama.cpp does. Slower; for study.
+	Exact bool
+	// RopeScaling overrides the file's rotary scaling (for example YaRN
+	// with a factor and original context, like llama.cpp's
+	// --rope-scaling yarn --rope-scale 4 --yarn-orig-ctx 32768).
+	RopeScaling *model.RopeScaling
+}
+
+// Model is a loaded GGUF model: weights (mapped from the file), tokenizer
+// and chat template. It is safe for concurrent use; contexts share it.
+type Model struct {
+	path  string
+	file  *gguf.File
+	net   *model.Model
+	be    backend.Backend
+	tok   *tokenizer.Tokenizer
+	tmpl  *chat.Template // nil when the file has none
+	opts  ModelOptions
+	tmplE error
+}
+
+// LoadModel maps a GGUF file and prepares the model on the CPU.
+func LoadModel(path string, opts ModelOptions) (*Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newModel(path, f, opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func newModel(path string, f *gguf.File, opts ModelOptions) (*Model, error) {
+	tok, err := tokenizer.Load(f)
+	if err != nil {
+		return nil, err
+	}
+	be := cpu.New(cpu.Options{Threads: opts.Threads, Exact: opts.Exact})
+	net, err := model.Load(f, be, model.Options{RopeScaling: opts.RopeScaling})
+	if err != nil {
+		be.Close()
+		return nil, err
+	}
+	if net.Config.Vocab < tok.Vocab() {
+		be.Close()
+		return nil, fmt.Errorf("gollm: %s: the tokenizer has %d tokens but the embedding only %d rows", path, tok.Vocab(), net.Config.Vocab)
+	}
+	m := &Model{path: path, file: f, net: net, be: be, tok: tok, opts: opts}
+	m.tmpl, m.tmplE = chat.FromGGUF(f)
+	return m, nil
+}
+
+// Close releases the backend and the file mapping. Contexts of the model
+// must be closed first.
+func (m *Model) Close() error {
+	m.be.Close()
+	return m.file.Close()
+}
+
+// Path is the file the model was loaded from.
+func (m *Model) Path() string { return m.path }
+
+// Config returns the model's hyperparameters.
+func (m *Model) Config() model.Config { return m.net.Config }
+
+// Tokenizer returns the model's tokenizer.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// Template returns the chat template (ErrNoTemplate when the file has none).
+func (m *Model) Template() (*chat.Template, error) {
+	if m.tmpl == nil {
+		if m.tmplE != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNoTemplate, m.tmplE)
+		}
+		return nil, ErrNoTemplate
+	}
+	return m.tmpl, nil
+}
+
+// Backend describes where the model runs.
+func (m *Model) Backend() string { return m.be.Name() }
+
+// WeightBytesPerToken is the weight bytes one forward step reads.
+func (m *Model) WeightBytesPerToken() int64 { return m.net.WeightBytesPerToken() }
+
+// Tokenize turns text into token ids, matching special-token text (such
+// as <|im_start|>) when special is true.
+func (m *Model) Tokenize(text string, special bool) []int32 {
+	return m.tok.Tokenize(text, special, special)
+}
+
+// Detokenize turns token ids back into text.
+func (m *Model) Detokenize(ids []int32) string { return m.tok.Decode(ids) }
+
+// FileSize is the size of the model file in bytes.
+func (m *Model) FileSize() int64 {
+	if st, err := os.Stat(m.path); err == nil {
+		return st.Size()
+	}
+	return m.file.Bytes()
+}
