@@ -41,11 +41,9 @@ func Example() {
 	}
 	fmt.Println(len(r1.GeneratedIDs), r1.FinishReason)
 	fmt.Println(len(r2.GeneratedIDs), r2.FinishReason)
-	fmt.Println("steps:", ctx.Steps())
 	// Output:
 	// 8 length
 	// 8 length
-	// steps: 8
 }
 
 // Streaming: OnChunk receives the text as it is generated, with thinking
