@@ -1,0 +1,204 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gollm/gollm/internal/testdata"
+)
+
+func runJSON(t *testing.T, args ...string) runReport {
+	t.Helper()
+	code, out, errOut := run(args...)
+	if code != 0 {
+		t.Fatalf("gollm %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+	}
+	var rep runReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, out)
+	}
+	return rep
+}
+
+// TestRunBatchInvariance: `gollm run --seq 4 --temp 0 --json` gives every
+// sequence the same generated ids as its prompt run alone with --seq 1.
+func TestRunBatchInvariance(t *testing.T) {
+	prompts := []string{"Hi there, how are you?", "How much is 6+6?", "Name three colors.", "Tell me a story about a fox."}
+	for _, name := range []string{"qwen3-tiny-q6k", "qwen3-tiny-mixed"} {
+		model := testdata.Path("models", name+".gguf")
+		args := []string{"run", "--model", model, "--seq", "4", "--temp", "0", "--json", "--max-tokens", "12", "--ctx", "2048"}
+		for _, p := range prompts {
+			args = append(args, "--prompt", p)
+		}
+		rep := runJSON(t, args...)
+		if len(rep.Sequences) != 4 || rep.Steps == 0 || rep.MeanPerStep <= 1 {
+			t.Fatalf("%s: report %+v", name, rep)
+		}
+		for i, p := range prompts {
+			alone := runJSON(t, "run", "--model", model, "--seq", "1", "--temp", "0", "--json", "--max-tokens", "12", "--prompt", p)
+			got, want := rep.Sequences[i], alone.Sequences[0]
+			if got.Prompt != p || !slices.Equal(got.GeneratedIDs, want.GeneratedIDs) || !slices.Equal(got.PromptIDs, want.PromptIDs) {
+				t.Errorf("%s prompt %d: batched %v, alone %v", name, i, got.GeneratedIDs, want.GeneratedIDs)
+			}
+			if len(got.GeneratedIDs) != 12 || got.TokensPerSec <= 0 {
+				t.Errorf("%s prompt %d: %d tokens at %g tokens/s", name, i, len(got.GeneratedIDs), got.TokensPerSec)
+			}
+		}
+	}
+}
+
+// TestRunDemo is the README's main command: `gollm run --seq 2` with the
+// built-in demo model (synthesized into a temporary cache folder).
+func TestRunDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("synthesizes the demo model")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	code, out, errOut := run("run", "--seq", "2", "--max-tokens", "16")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"User: Hi there, how are you?\nAI: ", "User: How much is 6+6?\nAI: ", "total: 32 tokens generated", "steps"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(strings.ToLower(errOut), "random weights") || !strings.Contains(errOut, "[seq 1]") || !strings.Contains(errOut, "[seq 2]") {
+		t.Errorf("stderr should warn about the demo model and stream both sequences:\n%s", errOut)
+	}
+}
+
+// TestRunTrace: --trace prints each step's composition and KV blocks.
+func TestRunTrace(t *testing.T) {
+	model := testdata.Path("models", "qwen3-tiny-q6k.gguf")
+	code, _, errOut := run("run", "--model", model, "--seq", "2", "--max-tokens", "3", "--temp", "0", "--trace", "--batch-size", "16")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// The two chat prompts (about 35 tokens each) do not fit in one
+	// 16-token step: some step must carry prompt chunks of both sequences,
+	// later ones one generated token of each, and none more than 16.
+	both, gen := false, false
+	for _, line := range strings.Split(errOut, "\n") {
+		if !strings.HasPrefix(line, "step ") {
+			continue
+		}
+		if strings.Contains(line, "seq 1: ") && strings.Contains(line, "seq 2: ") && strings.Count(line, "(prompt ") == 2 {
+			both = true
+		}
+		if strings.Contains(line, "seq 1: 1 (gen)") && strings.Contains(line, "seq 2: 1 (gen)") {
+			gen = true
+		}
+		var step, tokens int
+		if _, err := fmt.Sscanf(line, "step %d %d tokens", &step, &tokens); err != nil || tokens > 16 {
+			t.Errorf("bad step line (or over the budget): %q", line)
+		}
+		if !strings.Contains(line, "blocks free") {
+			t.Errorf("step line without KV blocks: %q", line)
+		}
+	}
+	if !both || !gen {
+		t.Errorf("expected a step with both prompts and one with both generating:\n%s", errOut)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	model := testdata.Path("models", "qwen3-tiny-q6k.gguf")
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"run", "--model", model, "--seq", "0"}, 2, "--seq"},
+		{[]string{"run", "--model", model, "--think", "maybe"}, 2, "--think"},
+		{[]string{"run", "--model", model, "--top-p", "2"}, 2, "top-p"},
+		{[]string{"run", "--model", "/nonexistent.gguf"}, 1, "no such file"},
+		{[]string{"run", "--model", model, "--ctx", "8", "--max-tokens", "2"}, 1, "context size is 8"},
+		{[]string{"logits", "--model", model}, 2, "exactly one"},
+		{[]string{"logits", "--model", model, "--tokens", "1,x"}, 2, "not a token id"},
+		{[]string{"logits", "--model", model, "--tokens", "1,99999"}, 1, "outside the vocabulary"},
+	} {
+		code, _, errOut := run(tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.msg) || strings.Contains(errOut, "goroutine") {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, errOut, tc.code, tc.msg)
+		}
+	}
+}
+
+// TestLogitsCLI checks `gollm logits` against the llama.cpp golden of the
+// first prompt of model A: the printed top-K, --json, and --out/--all.
+func TestLogitsCLI(t *testing.T) {
+	var golden struct {
+		Results []struct {
+			IDs        []int32        `json:"ids"`
+			TopKPerPos [][][2]float64 `json:"topk_per_position"`
+		} `json:"results"`
+	}
+	data, err := os.ReadFile(testdata.Path("qwen3-tiny-q6k", "forward.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(data, &golden)
+	g := golden.Results[0]
+	var ids []string
+	for _, id := range g.IDs {
+		ids = append(ids, strconvItoa(int(id)))
+	}
+	model := testdata.Path("models", "qwen3-tiny-q6k.gguf")
+	out := filepath.Join(t.TempDir(), "l.f32")
+	code, stdout, errOut := run("logits", "--model", model, "--tokens", strings.Join(ids, ","), "--top", "5", "--json", "--out", out, "--all")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Positions []struct {
+			Index int `json:"index"`
+			Top   []struct {
+				ID    int32   `json:"id"`
+				Logit float32 `json:"logit"`
+			} `json:"top"`
+		} `json:"positions"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Positions) != len(g.IDs) {
+		t.Fatalf("%d positions, want %d", len(res.Positions), len(g.IDs))
+	}
+	// Position 0 matches llama.cpp to rounding (see model's tolerances).
+	for k, e := range res.Positions[0].Top {
+		ref := g.TopKPerPos[0][k]
+		if e.ID != int32(ref[0]) || math.Abs(float64(e.Logit)-ref[1]) > 1e-4 {
+			t.Errorf("position 0 rank %d: (%d, %g), llama.cpp (%g, %g)", k, e.ID, e.Logit, ref[0], ref[1])
+		}
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil || len(raw) != len(g.IDs)*4096*4 {
+		t.Fatalf("--out --all wrote %d bytes (%v), want %d", len(raw), err, len(g.IDs)*4096*4)
+	}
+	first := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*int(res.Positions[0].Top[0].ID):]))
+	if first != res.Positions[0].Top[0].Logit {
+		t.Errorf("raw file and JSON disagree: %g vs %g", first, res.Positions[0].Top[0].Logit)
+	}
+}
+
+func strconvItoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + itoa(i)) }
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
