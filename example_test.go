@@ -34,8 +34,14 @@ func Example() {
 	opts := gollm.PromptOptions{MaxTokens: 8, Sampling: &greedy}
 	var r1, r2 gollm.Response
 	var g errgroup.Group
-	g.Go(func() (err error) { r1, err = chat1.PromptWithMeta(context.Background(), "Hi there, how are you?", opts); return err })
-	g.Go(func() (err error) { r2, err = chat2.PromptWithMeta(context.Background(), "How much is 6+6?", opts); return err })
+	g.Go(func() (err error) {
+		r1, err = chat1.PromptWithMeta(context.Background(), "Hi there, how are you?", opts)
+		return err
+	})
+	g.Go(func() (err error) {
+		r2, err = chat2.PromptWithMeta(context.Background(), "How much is 6+6?", opts)
+		return err
+	})
 	if err := g.Wait(); err != nil {
 		log.Fatal(err)
 	}

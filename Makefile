@@ -1,0 +1,32 @@
+# gollm: common tasks. Everything builds and tests with CGO_ENABLED=0.
+GO ?= go
+export CGO_ENABLED ?= 0
+
+.PHONY: build test race bench lint fuzz bench-compare clean
+
+build:
+	$(GO) build -o bin/gollm ./cmd/gollm
+
+test:
+	$(GO) test ./...
+
+# The race detector needs cgo; it runs the concurrent-sessions tests.
+race:
+	CGO_ENABLED=1 $(GO) test -race . ./batch ./kvcache ./sample ./kernels
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./kernels ./tokenizer ./sample ./tensor
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz=FuzzOpen -fuzztime=2m ./gguf
+
+# Side by side with node-llama-cpp 3.21.1 (installs it into a temporary folder).
+bench-compare:
+	./bench/compare/run.sh
+
+clean:
+	rm -rf bin
