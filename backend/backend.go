@@ -108,4 +108,7 @@ type Backend interface {
 	Gather(dst, x Buffer, rows []int32)
 	// Read copies the first n rows of x into dst (row-major).
 	Read(dst []float32, x Buffer, n int)
+	// Write copies n rows from src (row-major) into x. With Read it moves
+	// activations between backends when a model is split across devices.
+	Write(x Buffer, src []float32, n int)
 }

@@ -1,0 +1,8 @@
+package cpu
+
+import "github.com/gollm/gollm/backend"
+
+// Write copies n rows from src into x.
+func (b *Backend) Write(x backend.Buffer, src []float32, n int) {
+	copy(asMat(x).span(n), src[:n*asMat(x).cols])
+}
