@@ -32,7 +32,7 @@ func NewHostStorage(dt tensor.DType, layers, kvDim, blockSize, numBlocks int) (*
 	if dt != tensor.F16 && dt != tensor.F32 {
 		return nil, fmt.Errorf("%w: KV element type %s (use f16 or f32)", ErrBadConfig, dt)
 	}
-	if layers < 1 || kvDim < 1 || blockSize < 1 || numBlocks < 1 {
+	if layers < 0 || kvDim < 1 || blockSize < 1 || numBlocks < 1 {
 		return nil, fmt.Errorf("%w: layers %d, kvDim %d, block size %d, blocks %d", ErrBadConfig, layers, kvDim, blockSize, numBlocks)
 	}
 	h := &HostStorage{DType: dt, Layers: layers, KVDim: kvDim, BlockSize: blockSize}

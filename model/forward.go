@@ -56,11 +56,20 @@ type StateOptions struct {
 // State is what a set of sequences needs besides the weights: the paged
 // KV cache they share and scratch buffers for one forward step.
 type State struct {
-	KV    *kvcache.Cache
-	store backend.KV
-	max   int
+	KV  *kvcache.Cache
+	max int
 
-	// Scratch activations, one row per batch token.
+	stages []stageState // one per model stage (one unless the model is split)
+	host   []float32    // (token, embd) staging for copying x between stages
+
+	plan    backend.AttnPlan
+	outRows []int32 // (output) batch index of each output token
+}
+
+// stageState holds one stage's KV storage and scratch activations, one
+// row per batch token, on that stage's backend.
+type stageState struct {
+	store  backend.KV     // K and V of the stage's layers
 	x      backend.Buffer // (token, embd) the residual stream
 	xn     backend.Buffer // (token, embd) normalised input of a sub-layer, then its output
 	q      backend.Buffer // (token, qDim)
@@ -69,14 +78,20 @@ type State struct {
 	att    backend.Buffer // (token, qDim) attention output before the projection
 	gate   backend.Buffer // (token, ff)
 	up     backend.Buffer // (token, ff)
-	xo     backend.Buffer // (output, embd) rows that produce logits
-	logits backend.Buffer // (output, vocab)
-
-	plan    backend.AttnPlan
-	outRows []int32 // (output) batch index of each output token
+	xo     backend.Buffer // (output, embd) rows that produce logits (last stage)
+	logits backend.Buffer // (output, vocab) (last stage)
 }
 
-// NewState allocates a KV pool and scratch buffers on the model's backend.
+// stores fans copy-on-write block copies out to every stage's storage.
+type stores []backend.KV
+
+func (s stores) CopyBlock(dst, src int) {
+	for _, st := range s {
+		st.CopyBlock(dst, src)
+	}
+}
+
+// NewState allocates a KV pool and scratch buffers on the model's backends.
 func (m *Model) NewState(o StateOptions) (*State, error) {
 	c := m.Config
 	if o.MaxBatch < 1 {
@@ -89,22 +104,39 @@ func (m *Model) NewState(o StateOptions) (*State, error) {
 	if o.Capacity < 1 {
 		return nil, fmt.Errorf("%w: context capacity %d tokens", ErrConfig, o.Capacity)
 	}
-	store, err := m.be.NewKV(o.KVType, c.Layers, c.KVDim, kvCfg.BlockSize, kvcache.NumBlocks(kvCfg))
+	n := o.MaxBatch
+	s := &State{max: n}
+	var all stores
+	for i, st := range m.stages {
+		be := st.be
+		store, err := be.NewKV(o.KVType, st.to-st.from, c.KVDim, kvCfg.BlockSize, kvcache.NumBlocks(kvCfg))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, store)
+		ss := stageState{store: store,
+			x: be.NewBuffer(n, c.Embd), xn: be.NewBuffer(n, c.Embd),
+			q: be.NewBuffer(n, c.QDim), k: be.NewBuffer(n, c.KVDim), v: be.NewBuffer(n, c.KVDim),
+			att:  be.NewBuffer(n, c.QDim),
+			gate: be.NewBuffer(n, c.FF), up: be.NewBuffer(n, c.FF),
+		}
+		if i == len(m.stages)-1 {
+			ss.xo, ss.logits = be.NewBuffer(n, c.Embd), be.NewBuffer(n, c.Vocab)
+		}
+		s.stages = append(s.stages, ss)
+	}
+	if len(m.stages) > 1 {
+		s.host = make([]float32, n*c.Embd)
+	}
+	var storage kvcache.Storage = all[0]
+	if len(all) > 1 {
+		storage = all
+	}
+	cache, err := kvcache.New(kvCfg, storage)
 	if err != nil {
 		return nil, err
 	}
-	cache, err := kvcache.New(kvCfg, store)
-	if err != nil {
-		return nil, err
-	}
-	be, n := m.be, o.MaxBatch
-	s := &State{KV: cache, store: store, max: n,
-		x: be.NewBuffer(n, c.Embd), xn: be.NewBuffer(n, c.Embd),
-		q: be.NewBuffer(n, c.QDim), k: be.NewBuffer(n, c.KVDim), v: be.NewBuffer(n, c.KVDim),
-		att:  be.NewBuffer(n, c.QDim),
-		gate: be.NewBuffer(n, c.FF), up: be.NewBuffer(n, c.FF),
-		xo: be.NewBuffer(n, c.Embd), logits: be.NewBuffer(n, c.Vocab),
-	}
+	s.KV = cache
 	s.plan = backend.AttnPlan{BlockSize: kvCfg.BlockSize, Heads: c.Heads, KVHeads: c.KVHeads,
 		HeadDim: c.HeadDim, Scale: float32(1 / math.Sqrt(float64(c.HeadDim)))}
 	return s, nil
@@ -123,45 +155,56 @@ func (m *Model) Forward(s *State, b *Batch, logits []float32) error {
 	if err := m.prepare(s, b, logits); err != nil {
 		return err
 	}
-	c, be, n, p := m.Config, m.be, b.Len(), &s.plan
+	c, n, p := m.Config, b.Len(), &s.plan
 	eps := float32(c.RMSEps)
 
-	be.Embed(s.x, m.tokEmbd, b.Tokens)
-	for l := range m.layers {
-		L := &m.layers[l]
-		// Attention block: x += Wo · attention(rope(norm(Wq·x̂)), rope(norm(Wk·x̂)), Wv·x̂)
-		be.RMSNorm(s.xn, s.x, L.attnNorm, eps, n)
-		be.Linear(s.xn, n,
-			backend.Projection{Dst: s.q, W: L.wq},
-			backend.Projection{Dst: s.k, W: L.wk},
-			backend.Projection{Dst: s.v, W: L.wv})
-		be.RMSNormHeads(s.q, L.qNorm, eps, n)
-		be.RMSNormHeads(s.k, L.kNorm, eps, n)
-		be.RoPE(s.q, n, b.Pos, &m.rope)
-		be.RoPE(s.k, n, b.Pos, &m.rope)
-		be.StoreKV(s.store, l, s.k, s.v, p)
-		be.Attention(s.att, s.q, s.store, l, p)
-		be.Linear(s.att, n, backend.Projection{Dst: s.xn, W: L.wo})
-		be.Add(s.x, s.xn, n)
+	for si, st := range m.stages {
+		be, ss := st.be, &s.stages[si]
+		if si == 0 {
+			be.Embed(ss.x, m.tokEmbd, b.Tokens)
+		} else {
+			// The residual stream moves to the next device.
+			prev := &s.stages[si-1]
+			m.stages[si-1].be.Read(s.host, prev.x, n)
+			be.Write(ss.x, s.host, n)
+		}
+		for l := st.from; l < st.to; l++ {
+			L, kvl := &m.layers[l], l-st.from // kvl: the layer's index in this stage's KV storage
+			// Attention block: x += Wo · attention(rope(norm(Wq·x̂)), rope(norm(Wk·x̂)), Wv·x̂)
+			be.RMSNorm(ss.xn, ss.x, L.attnNorm, eps, n)
+			be.Linear(ss.xn, n,
+				backend.Projection{Dst: ss.q, W: L.wq},
+				backend.Projection{Dst: ss.k, W: L.wk},
+				backend.Projection{Dst: ss.v, W: L.wv})
+			be.RMSNormHeads(ss.q, L.qNorm, eps, n)
+			be.RMSNormHeads(ss.k, L.kNorm, eps, n)
+			be.RoPE(ss.q, n, b.Pos, &m.rope)
+			be.RoPE(ss.k, n, b.Pos, &m.rope)
+			be.StoreKV(ss.store, kvl, ss.k, ss.v, p)
+			be.Attention(ss.att, ss.q, ss.store, kvl, p)
+			be.Linear(ss.att, n, backend.Projection{Dst: ss.xn, W: L.wo})
+			be.Add(ss.x, ss.xn, n)
 
-		// Feed-forward block: x += W_down · (silu(W_gate·x̂) ⊙ W_up·x̂)
-		be.RMSNorm(s.xn, s.x, L.ffnNorm, eps, n)
-		be.Linear(s.xn, n,
-			backend.Projection{Dst: s.gate, W: L.wGate},
-			backend.Projection{Dst: s.up, W: L.wUp})
-		be.SwiGLU(s.gate, s.gate, s.up, n)
-		be.Linear(s.gate, n, backend.Projection{Dst: s.xn, W: L.wDown})
-		be.Add(s.x, s.xn, n)
+			// Feed-forward block: x += W_down · (silu(W_gate·x̂) ⊙ W_up·x̂)
+			be.RMSNorm(ss.xn, ss.x, L.ffnNorm, eps, n)
+			be.Linear(ss.xn, n,
+				backend.Projection{Dst: ss.gate, W: L.wGate},
+				backend.Projection{Dst: ss.up, W: L.wUp})
+			be.SwiGLU(ss.gate, ss.gate, ss.up, n)
+			be.Linear(ss.gate, n, backend.Projection{Dst: ss.xn, W: L.wDown})
+			be.Add(ss.x, ss.xn, n)
+		}
 	}
 	// Only the tokens that want logits go through the LM head.
 	nOut := len(s.outRows)
 	if nOut == 0 {
 		return nil
 	}
-	be.Gather(s.xo, s.x, s.outRows)
-	be.RMSNorm(s.xo, s.xo, m.outNorm, eps, nOut)
-	be.Linear(s.xo, nOut, backend.Projection{Dst: s.logits, W: m.output})
-	be.Read(logits, s.logits, nOut)
+	be, ss := m.Backend(), &s.stages[len(s.stages)-1]
+	be.Gather(ss.xo, ss.x, s.outRows)
+	be.RMSNorm(ss.xo, ss.xo, m.outNorm, eps, nOut)
+	be.Linear(ss.xo, nOut, backend.Projection{Dst: ss.logits, W: m.output})
+	be.Read(logits, ss.logits, nOut)
 	return nil
 }
 

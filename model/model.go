@@ -14,6 +14,21 @@ type Options struct {
 	// RopeScaling, when set, replaces the file's rope scaling, like
 	// llama.cpp's --rope-scaling yarn --rope-scale F --yarn-orig-ctx N.
 	RopeScaling *RopeScaling
+	// Offload, when set with OffloadLayers > 0, runs the last
+	// OffloadLayers layers, the output norm and the LM head on Offload
+	// (a GPU, say) and the rest on the main backend, like llama.cpp's
+	// --n-gpu-layers. With OffloadLayers ≥ the layer count, everything
+	// runs on Offload.
+	Offload       backend.Backend
+	OffloadLayers int
+}
+
+// stage is a run of consecutive layers on one backend. A model on one
+// device has one stage; a model split across devices has two, and the
+// residual stream is copied from one to the next between them.
+type stage struct {
+	be       backend.Backend
+	from, to int // layers [from, to)
 }
 
 // layer holds one transformer block's weights.
@@ -37,10 +52,10 @@ type layer struct {
 type Model struct {
 	Config Config
 
-	be       backend.Backend
-	tokEmbd  backend.Weight // (vocab, embd), row t is token t's embedding
+	stages   []stage
+	tokEmbd  backend.Weight // (vocab, embd), row t is token t's embedding (on the first stage)
 	outNorm  backend.Vector // (embd)
-	output   backend.Weight // (vocab, embd), the LM head (token_embd when tied)
+	output   backend.Weight // (vocab, embd), the LM head (token_embd when tied; on the last stage)
 	layers   []layer
 	rope     backend.Rope
 	weightsB int64 // bytes of matrices read per forward step
@@ -73,7 +88,17 @@ func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 		}
 		cfg.Scaling = s
 	}
-	m := &Model{Config: cfg, be: be}
+	m := &Model{Config: cfg}
+	m.stages = []stage{{be: be, from: 0, to: cfg.Layers}}
+	if opts.Offload != nil && opts.OffloadLayers > 0 {
+		n := min(opts.OffloadLayers, cfg.Layers)
+		if n == cfg.Layers {
+			m.stages = []stage{{be: opts.Offload, from: 0, to: cfg.Layers}}
+		} else {
+			m.stages = []stage{{be: be, from: 0, to: cfg.Layers - n}, {be: opts.Offload, from: cfg.Layers - n, to: cfg.Layers}}
+		}
+	}
+	first, last := m.stages[0].be, m.stages[len(m.stages)-1].be
 
 	emb, err := f.Tensor("token_embd.weight")
 	if err != nil {
@@ -85,38 +110,49 @@ func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 	cfg.Vocab = int(emb.Shape[1])
 	m.Config.Vocab = cfg.Vocab
 
-	l := loader{f: f, be: be, m: m}
+	l := loader{f: f, be: first, m: m}
 	m.tokEmbd = l.matrix("token_embd.weight", cfg.Vocab, cfg.Embd)
+	embBytes := l.bytes["token_embd.weight"]
+	l.be = last
 	m.outNorm = l.vector("output_norm.weight", cfg.Embd)
 	if _, err := f.Tensor("output.weight"); err == nil {
 		m.output = l.matrix("output.weight", cfg.Vocab, cfg.Embd)
 	} else {
-		m.output = m.tokEmbd
 		m.Config.Tied = true
-		m.weightsB += l.bytes["token_embd.weight"]
+		if last == first {
+			m.output = m.tokEmbd
+			m.weightsB += embBytes // read whole as the LM head
+		} else {
+			// A split model keeps a second copy on the last device
+			// (matrix counts its bytes).
+			m.output = l.matrix("token_embd.weight", cfg.Vocab, cfg.Embd)
+		}
 	}
-	for i := 0; i < cfg.Layers; i++ {
-		p := fmt.Sprintf("blk.%d.", i)
-		m.layers = append(m.layers, layer{
-			attnNorm: l.vector(p+"attn_norm.weight", cfg.Embd),
-			wq:       l.matrix(p+"attn_q.weight", cfg.QDim, cfg.Embd),
-			wk:       l.matrix(p+"attn_k.weight", cfg.KVDim, cfg.Embd),
-			wv:       l.matrix(p+"attn_v.weight", cfg.KVDim, cfg.Embd),
-			qNorm:    l.vector(p+"attn_q_norm.weight", cfg.HeadDim),
-			kNorm:    l.vector(p+"attn_k_norm.weight", cfg.HeadDim),
-			wo:       l.matrix(p+"attn_output.weight", cfg.Embd, cfg.QDim),
-			ffnNorm:  l.vector(p+"ffn_norm.weight", cfg.Embd),
-			wGate:    l.matrix(p+"ffn_gate.weight", cfg.FF, cfg.Embd),
-			wUp:      l.matrix(p+"ffn_up.weight", cfg.FF, cfg.Embd),
-			wDown:    l.matrix(p+"ffn_down.weight", cfg.Embd, cfg.FF),
-		})
+	for _, st := range m.stages {
+		l.be = st.be
+		for i := st.from; i < st.to; i++ {
+			p := fmt.Sprintf("blk.%d.", i)
+			m.layers = append(m.layers, layer{
+				attnNorm: l.vector(p+"attn_norm.weight", cfg.Embd),
+				wq:       l.matrix(p+"attn_q.weight", cfg.QDim, cfg.Embd),
+				wk:       l.matrix(p+"attn_k.weight", cfg.KVDim, cfg.Embd),
+				wv:       l.matrix(p+"attn_v.weight", cfg.KVDim, cfg.Embd),
+				qNorm:    l.vector(p+"attn_q_norm.weight", cfg.HeadDim),
+				kNorm:    l.vector(p+"attn_k_norm.weight", cfg.HeadDim),
+				wo:       l.matrix(p+"attn_output.weight", cfg.Embd, cfg.QDim),
+				ffnNorm:  l.vector(p+"ffn_norm.weight", cfg.Embd),
+				wGate:    l.matrix(p+"ffn_gate.weight", cfg.FF, cfg.Embd),
+				wUp:      l.matrix(p+"ffn_up.weight", cfg.FF, cfg.Embd),
+				wDown:    l.matrix(p+"ffn_down.weight", cfg.Embd, cfg.FF),
+			})
+		}
 	}
 	if l.err != nil {
 		return nil, l.err
 	}
 	// The embedding table is only read a row at a time; it counts towards
 	// the bytes of a step only when it doubles as the LM head (added above).
-	m.weightsB -= l.bytes["token_embd.weight"]
+	m.weightsB -= embBytes
 	m.rope = ropeParams(m.Config)
 	return m, nil
 }
@@ -138,8 +174,21 @@ func ropeParams(c Config) backend.Rope {
 	return r
 }
 
-// Backend is the backend the model runs on.
-func (m *Model) Backend() backend.Backend { return m.be }
+// Backend is the backend of the model's last stage (the one that computes
+// the logits): the only backend unless the model is split.
+func (m *Model) Backend() backend.Backend { return m.stages[len(m.stages)-1].be }
+
+// Backends lists the backends the model runs on, first layers first, with
+// how many layers each runs.
+func (m *Model) Backends() ([]backend.Backend, []int) {
+	var bes []backend.Backend
+	var layers []int
+	for _, st := range m.stages {
+		bes = append(bes, st.be)
+		layers = append(layers, st.to-st.from)
+	}
+	return bes, layers
+}
 
 // WeightBytesPerToken is the number of weight bytes one forward step reads
 // (every matrix once; the embedding table only a row per token). It sets

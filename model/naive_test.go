@@ -136,6 +136,7 @@ func TestAgainstNaive(t *testing.T) {
 		for L := 0; L <= 4; L++ {
 			fx := loadFixture(t, "qwen3-tiny-q6k", exact, Options{})
 			fx.m.layers = fx.m.layers[:L]
+			fx.m.stages[0].to = L
 			c := fx.m.Config
 			c.Layers = L
 			ref := naive64(t, f, c, 5, quant)
