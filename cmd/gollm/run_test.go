@@ -79,19 +79,21 @@ func TestRunDemo(t *testing.T) {
 // TestRunTrace: --trace prints each step's composition and KV blocks.
 func TestRunTrace(t *testing.T) {
 	model := testdata.Path("models", "qwen3-tiny-q6k.gguf")
-	code, _, errOut := run("run", "--model", model, "--seq", "2", "--max-tokens", "3", "--temp", "0", "--trace", "--batch-size", "16")
+	code, _, errOut := run("run", "--model", model, "--seq", "2", "--max-tokens", "10", "--temp", "0", "--trace", "--batch-size", "16")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	// The two chat prompts (about 35 tokens each) do not fit in one
-	// 16-token step: some step must carry prompt chunks of both sequences,
-	// later ones one generated token of each, and none more than 16.
+	// 16-token step: some step must carry work of both sequences, later
+	// ones one generated token of each, and none more than 16. (Which
+	// sequence's prompt reaches the scheduler first depends on goroutine
+	// timing.)
 	both, gen := false, false
 	for _, line := range strings.Split(errOut, "\n") {
 		if !strings.HasPrefix(line, "step ") {
 			continue
 		}
-		if strings.Contains(line, "seq 1: ") && strings.Contains(line, "seq 2: ") && strings.Count(line, "(prompt ") == 2 {
+		if strings.Contains(line, "seq 1: ") && strings.Contains(line, "seq 2: ") && strings.Contains(line, "(prompt ") {
 			both = true
 		}
 		if strings.Contains(line, "seq 1: 1 (gen)") && strings.Contains(line, "seq 2: 1 (gen)") {
