@@ -41,6 +41,12 @@ type Impl struct {
 	mul      func(dst, x []float32)
 	f32ToF16 func(dst []uint16, src []float32)
 	f16ToF32 func(dst []float32, src []uint16)
+
+	// Attention kernels (attn.go).
+	attnScores    func(dst []float32, dstStride int, q []float32, heads, d int, k []float32, kStride, rows int, scale float32)
+	attnScoresF16 func(dst []float32, dstStride int, q []float32, heads, d int, k []uint16, kStride, rows int, scale float32)
+	attnValues    func(out []float32, heads, d int, p []float32, pStride int, v []float32, vStride, rows int)
+	attnValuesF16 func(out []float32, heads, d int, p []float32, pStride int, v []uint16, vStride, rows int)
 }
 
 // dotKey names a pairing of weight and activation types.
@@ -89,6 +95,11 @@ var generic = &Impl{
 	mul:      mulRef,
 	f32ToF16: f32ToF16Ref,
 	f16ToF32: f16ToF32Ref,
+
+	attnScores:    attnScoresRef,
+	attnScoresF16: attnScoresF16Ref,
+	attnValues:    attnValuesRef,
+	attnValuesF16: attnValuesF16Ref,
 }
 
 // Row adapters from raw bytes to the typed float references.

@@ -70,6 +70,7 @@ func newAVX512() *Impl {
 		}
 	}
 	installFloatAVX512(im)
+	installAttnAVX512(im)
 	return im
 }
 

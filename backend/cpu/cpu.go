@@ -314,44 +314,49 @@ func (b *Backend) StoreKV(kv backend.KV, layer int, k, v backend.Buffer, p *back
 
 // Attention: for every (token, head), scores against the keys of positions
 // 0..pos of the token's sequence, softmax, and the weighted sum of values.
-// Query head h reads KV head h / (Heads/KVHeads). Work is split over
-// (token, head) pairs; each pair is computed the same way whatever else is
-// in the batch.
+// Query heads g·group .. g·group+group-1 share KV head g (grouped-query
+// attention), so the work is split over (token, KV head) jobs and each
+// job reads its KV head's cached rows once for the whole group, one KV
+// block (a run of consecutive slots) per kernel call. Each (token, head)
+// result is computed the same way whatever else is in the batch.
 func (b *Backend) Attention(dst, q backend.Buffer, kv backend.KV, layer int, p *backend.AttnPlan) {
 	h, qm, om := kv.(*kvcache.HostStorage), asMat(q), asMat(dst)
-	hd, group, bs := p.HeadDim, p.Heads/p.KVHeads, p.BlockSize
-	b.pool.For(p.N*p.Heads, func(lo, hi int) {
+	hd, group, bs, kvDim := p.HeadDim, p.Heads/p.KVHeads, p.BlockSize, h.KVDim
+	b.pool.For(p.N*p.KVHeads, func(lo, hi int) {
 		sp, _ := b.scores.Get().(*[]float32)
 		if sp == nil {
 			sp = new([]float32)
 		}
 		for job := lo; job < hi; job++ {
-			i, head := job/p.Heads, job%p.Heads
-			kvh := head / group
-			qv := qm.row(i)[head*hd : (head+1)*hd]
-			out := om.row(i)[head*hd : (head+1)*hd]
+			i, g := job/p.KVHeads, job%p.KVHeads
+			qg := qm.row(i)[g*group*hd : (g+1)*group*hd]  // (head in group, hd)
+			out := om.row(i)[g*group*hd : (g+1)*group*hd] // (head in group, hd)
 			npos := int(p.Pos[i]) + 1
-			if cap(*sp) < npos {
-				*sp = make([]float32, npos)
+			if cap(*sp) < group*npos {
+				*sp = make([]float32, group*npos)
 			}
-			scores := (*sp)[:npos]
+			scores := (*sp)[:group*npos] // (head in group, position)
 			table := p.Tables[i]
-			for j := 0; j < npos; j++ {
-				off := (int(table[j/bs])*bs+j%bs)*h.KVDim + kvh*hd
+			for j0 := 0; j0 < npos; j0 += bs {
+				rows := min(bs, npos-j0)
+				off := int(table[j0/bs])*bs*kvDim + g*hd // first key of the block
 				if h.DType == tensor.F16 {
-					scores[j] = kernels.DotF16(qv, h.K16[layer][off:off+hd]) * p.Scale
+					kernels.AttnScoresF16(scores[j0:], npos, qg, group, hd, h.K16[layer][off:], kvDim, rows, p.Scale)
 				} else {
-					scores[j] = kernels.Dot(qv, h.K32[layer][off:off+hd]) * p.Scale
+					kernels.AttnScores(scores[j0:], npos, qg, group, hd, h.K32[layer][off:], kvDim, rows, p.Scale)
 				}
 			}
-			kernels.Softmax(scores)
+			for k := 0; k < group; k++ {
+				kernels.Softmax(scores[k*npos : (k+1)*npos])
+			}
 			clear(out)
-			for j := 0; j < npos; j++ {
-				off := (int(table[j/bs])*bs+j%bs)*h.KVDim + kvh*hd
+			for j0 := 0; j0 < npos; j0 += bs {
+				rows := min(bs, npos-j0)
+				off := int(table[j0/bs])*bs*kvDim + g*hd
 				if h.DType == tensor.F16 {
-					kernels.AxpyF16(out, scores[j], h.V16[layer][off:off+hd])
+					kernels.AttnValuesF16(out, group, hd, scores[j0:], npos, h.V16[layer][off:], kvDim, rows)
 				} else {
-					kernels.Axpy(out, scores[j], h.V32[layer][off:off+hd])
+					kernels.AttnValues(out, group, hd, scores[j0:], npos, h.V32[layer][off:], kvDim, rows)
 				}
 			}
 		}
