@@ -41,6 +41,10 @@ type Impl struct {
 	mul      func(dst, x []float32)
 	f32ToF16 func(dst []uint16, src []float32)
 	f16ToF32 func(dst []float32, src []uint16)
+	rmsNorm  func(dst, x, w []float32, eps float32)
+	swiGLU   func(dst, gate, up []float32)
+	softmax  func(x []float32)
+	exp      func(dst, x []float32)
 
 	// Attention kernels (attn.go).
 	attnScores    func(dst []float32, dstStride int, q []float32, heads, d int, k []float32, kStride, rows int, scale float32)
@@ -95,6 +99,10 @@ var generic = &Impl{
 	mul:      mulRef,
 	f32ToF16: f32ToF16Ref,
 	f16ToF32: f16ToF32Ref,
+	rmsNorm:  rmsNormRef,
+	swiGLU:   swiGLURef,
+	softmax:  softmaxRef,
+	exp:      expVecRef,
 
 	attnScores:    attnScoresRef,
 	attnScoresF16: attnScoresF16Ref,

@@ -71,6 +71,7 @@ func newAVX512() *Impl {
 	}
 	installFloatAVX512(im)
 	installAttnAVX512(im)
+	installLayerAVX512(im)
 	return im
 }
 

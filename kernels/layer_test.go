@@ -1,0 +1,154 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// sameFloats reports the first index where a and b differ in bits,
+// counting any two NaNs as equal (NaN payloads may differ between
+// implementations), or -1.
+func sameFloats(a, b []float32) int {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestExpAccuracy: Exp is within one unit in the last place of e^x
+// wherever the result is a normal float32, and gets the edges right.
+func TestExpAccuracy(t *testing.T) {
+	worst := 0.0
+	for _, r := range [][2]uint32{{0x80000000, 0xc2d00000}, {0, 0x42b20000}} { // [-104, -0], [0, 89]
+		for b := r[0]; b < r[1]; b += 509 {
+			x := math.Float32frombits(b)
+			want := math.Exp(float64(x))
+			if want < 0x1p-126 || want > math.MaxFloat32 {
+				continue
+			}
+			w32 := float32(want)
+			ulp := float64(math.Nextafter32(w32, float32(math.Inf(1))) - w32)
+			e := math.Abs(float64(Exp(x))-want) / ulp
+			if e >= 1 {
+				t.Fatalf("Exp(%v) = %v, e^x = %v: %.3f ulp", x, Exp(x), want, e)
+			}
+			worst = max(worst, e)
+		}
+	}
+	t.Logf("largest error: %.3f ulp", worst)
+	inf := float32(math.Inf(1))
+	for _, c := range []struct{ x, want float32 }{
+		{0, 1}, {float32(math.Copysign(0, -1)), 1}, {-inf, 0}, {-104, 0}, {-1e30, 0},
+		{inf, inf}, {89, inf}, {1e30, inf},
+		{1, float32(math.E)},
+	} {
+		if got := Exp(c.x); got != c.want {
+			t.Errorf("Exp(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	if got := Exp(float32(math.NaN())); got == got {
+		t.Errorf("Exp(NaN) = %v", got)
+	}
+	// Results below the smallest normal float32 are rounded once.
+	for _, x := range []float32{-87.5, -90, -95, -100, -103} {
+		if got, want := Exp(x), float32(math.Exp(float64(x))); math.Abs(float64(got-want)) > float64(math.Nextafter32(want, 1)-want) {
+			t.Errorf("Exp(%v) = %v, want about %v", x, got, want)
+		}
+	}
+}
+
+// TestLayerImpls runs ExpVec, RMSNorm, SwiGLU, Softmax and Scale of every
+// implementation against the references bit for bit.
+func TestLayerImpls(t *testing.T) {
+	// ExpVec over a sample of all float32 bit patterns (every 251st:
+	// every sign, exponent and many mantissas, NaN and Inf included).
+	xs := make([]float32, 0, 1<<24+1)
+	for b := uint64(0); b < 1<<32; b += 251 {
+		xs = append(xs, math.Float32frombits(uint32(b)))
+	}
+	xs = append(xs, float32(math.Inf(1)), float32(math.Inf(-1)), -104, 89, 0)
+	want := make([]float32, len(xs))
+	expVecRef(want, xs)
+	for _, im := range Implementations() {
+		got := make([]float32, len(xs))
+		im.ExpVec(got[1:], xs[1:]) // unaligned
+		im.ExpVec(got[:1], xs[:1])
+		if i := sameFloats(got, want); i >= 0 {
+			t.Fatalf("%s: ExpVec(%v) = %v, reference %v", im, xs[i], got[i], want[i])
+		}
+	}
+
+	rng := rand.New(rand.NewPCG(31, 32))
+	lengths := []int{}
+	for n := 0; n <= 100; n++ {
+		lengths = append(lengths, n)
+	}
+	lengths = append(lengths, 127, 128, 129, 513, 1024, 3072)
+	for _, n := range lengths {
+		for _, special := range []bool{false, true} {
+			x := shiftedFloats(randomFloats(rng, n))
+			w := shiftedFloats(randomFloats(rng, n))
+			scores := shiftedFloats(randomFloats(rng, n))
+			for i := range scores {
+				scores[i] *= 8 // spread like attention scores
+			}
+			if special && n > 0 {
+				vals := []float32{float32(math.Inf(-1)), float32(math.Inf(1)), float32(math.NaN()), 1e30, -1e30, 1e-40, float32(math.Copysign(0, -1)), 95, -95}
+				for k := 0; k < 3; k++ {
+					i := rng.IntN(n)
+					x[i] = vals[rng.IntN(len(vals))]
+					scores[i] = float32(math.Inf(-1)) // masked
+				}
+			}
+			alpha := float32(rng.NormFloat64())
+			type op struct {
+				name string
+				fn   func(im *Impl, dst []float32)
+			}
+			ops := []op{
+				{"RMSNorm", func(im *Impl, d []float32) { im.RMSNorm(d, x, w, 1e-6) }},
+				{"RMSNorm in place", func(im *Impl, d []float32) { copy(d, x); im.RMSNorm(d, d, w, 1e-6) }},
+				{"SwiGLU", func(im *Impl, d []float32) { im.SwiGLU(d, x, w) }},
+				{"SwiGLU in place", func(im *Impl, d []float32) { copy(d, x); im.SwiGLU(d, d, w) }},
+				{"Softmax", func(im *Impl, d []float32) { copy(d, scores); im.Softmax(d) }},
+				{"Softmax x", func(im *Impl, d []float32) { copy(d, x); im.Softmax(d) }},
+				{"Scale", func(im *Impl, d []float32) { copy(d, x); im.Scale(d, alpha) }},
+				{"ExpVec", func(im *Impl, d []float32) { im.ExpVec(d, x) }},
+			}
+			for _, o := range ops {
+				ref := make([]float32, n)
+				o.fn(generic, ref)
+				for _, im := range Implementations() {
+					what := fmt.Sprintf("%s: %s n=%d special=%v", im, o.name, n, special)
+					buf, dst := nanBuffer(n)
+					o.fn(im, dst)
+					if i := sameFloats(dst, ref); i >= 0 {
+						t.Fatalf("%s: element %d = %v, reference %v", what, i, dst[i], ref[i])
+					}
+					checkGuards(t, buf, n, what)
+				}
+			}
+		}
+	}
+}
+
+// TestSoftmaxSums: the 16-lane float64 sum gives probabilities that add
+// up to 1 as closely as the sequential sum did.
+func TestSoftmaxSums(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 34))
+	for _, n := range []int{1, 17, 513, 4096} {
+		x := randomFloats(rng, n)
+		Softmax(x)
+		var s float64
+		for _, v := range x {
+			s += float64(v)
+		}
+		if math.Abs(s-1) > 1e-6 {
+			t.Errorf("n=%d: probabilities sum to %v", n, s)
+		}
+	}
+}
