@@ -8,12 +8,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
 	"github.com/gollm/gollm/model"
 	"golang.org/x/term"
+	"golang.org/x/text/width"
 )
 
 // yarnFlags are llama.cpp's rope-scaling flags, shared by run and logits.
@@ -123,11 +123,9 @@ func (v *liveView) draw() {
 		if v.status[i] != "" {
 			label += "[" + v.status[i] + "] "
 		}
-		room := v.width - utf8.RuneCountInString(label) - 2
+		room := v.width - displayWidth(label) - 2
 		flat := strings.NewReplacer("\n", " ⏎ ", "\r", " ", "\t", " ").Replace(t)
-		if r := []rune(flat); len(r) > room && room > 0 {
-			flat = "…" + string(r[len(r)-room+1:])
-		}
+		flat = tailFitting(flat, room)
 		style := ""
 		if v.thinking[i] {
 			style = "\x1b[2m"
@@ -143,4 +141,40 @@ func (v *liveView) stop() {
 	defer v.mu.Unlock()
 	v.draw()
 	io.WriteString(v.w, "\n")
+}
+
+// displayWidth is the number of terminal columns s takes: wide (CJK,
+// fullwidth) characters take two, control characters none.
+func displayWidth(s string) int {
+	w := 0
+	for _, r := range s {
+		w += runeWidth(r)
+	}
+	return w
+}
+
+func runeWidth(r rune) int {
+	if r < 0x20 || (r >= 0x7f && r < 0xa0) {
+		return 0
+	}
+	switch width.LookupRune(r).Kind() {
+	case width.EastAsianWide, width.EastAsianFullwidth:
+		return 2
+	}
+	return 1
+}
+
+// tailFitting returns the end of s that fits in cols columns, with a
+// leading "…" when something was cut.
+func tailFitting(s string, cols int) string {
+	if cols <= 1 || displayWidth(s) <= cols {
+		return s
+	}
+	r := []rune(s)
+	w, i := 1, len(r) // 1 column for the ellipsis
+	for i > 0 && w+runeWidth(r[i-1]) <= cols {
+		i--
+		w += runeWidth(r[i])
+	}
+	return "…" + string(r[i:])
 }

@@ -204,3 +204,20 @@ func itoa(i int) string {
 	}
 	return string(b)
 }
+
+func TestTailFitting(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		cols int
+		want string
+	}{
+		{"hello", 10, "hello"},
+		{"hello world", 6, "…world"},
+		{"日本語テキスト", 7, "…キスト"},
+		{"ab日本", 4, "…本"},
+	} {
+		if got := tailFitting(tc.in, tc.cols); got != tc.want || displayWidth(got) > tc.cols {
+			t.Errorf("tailFitting(%q, %d) = %q (width %d), want %q", tc.in, tc.cols, got, displayWidth(got), tc.want)
+		}
+	}
+}
