@@ -1,0 +1,144 @@
+package cuda
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/gollm/gollm/gguf"
+	"github.com/gollm/gollm/kvcache"
+	"github.com/gollm/gollm/model"
+	"github.com/gollm/gollm/tensor"
+)
+
+// TestDryRunForward loads both fixture models on a backend without a
+// device and runs forward steps through model.Forward: every operation is
+// recorded with its real arguments and launch shapes, and the flush
+// checks every pointer against the (fake) allocations and every staged
+// offset against the staging area. It exercises all of the recording code
+// on machines without a GPU.
+func TestDryRunForward(t *testing.T) {
+	for _, name := range []string{"qwen3-tiny-q6k", "qwen3-tiny-mixed"} {
+		t.Run(name, func(t *testing.T) {
+			f, err := gguf.Open(fixturePath("models", name+".gguf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			b := newBackend(Options{}, nil)
+			defer b.Close()
+			m, err := model.Load(f, b, model.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := m.Config
+			s, err := m.NewState(model.StateOptions{Capacity: 256, BlockSize: 16, KVType: tensor.F16, MaxBatch: 40})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Step 1: a 20-token prompt and a 5-token prompt (n = 25: mmq).
+			var batch model.Batch
+			for seq, n := range []int{20, 5} {
+				id := kvcache.SeqID(seq)
+				s.KV.AddSeq(id)
+				start, err := s.KV.Append(id, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for p := start; p < start+n; p++ {
+					batch.Add(int32(p*7%cfg.Vocab), p, id, p == start+n-1)
+				}
+			}
+			logits := make([]float32, 2*cfg.Vocab)
+			if err := m.Forward(s, &batch, logits); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Err(); err != nil {
+				t.Fatal(err)
+			}
+			counts := map[string]int{}
+			for _, c := range b.dryLog {
+				if c.k != nil {
+					counts[c.k.name]++
+				}
+			}
+			L := cfg.Layers
+			if counts["attention"] != L || counts["store_kv"] != L || counts["rope"] != 2*L ||
+				counts["rmsnorm"] != 2*L+1 || counts["rmsnorm_heads"] != 2*L || counts["swiglu"] != L ||
+				counts["add"] != 2*L || counts["embed"] != 1 || counts["gather"] != 1 {
+				t.Errorf("launches %v", counts)
+			}
+			products := 0
+			for k, c := range counts {
+				if k[:3] == "mmq" || k[:3] == "mmv" {
+					products += c
+				}
+			}
+			if products != 7*L+1 {
+				t.Errorf("%d products, want %d: %v", products, 7*L+1, counts)
+			}
+			if name == "qwen3-tiny-q6k" && (counts["mmq_q6_k"] != 7*L || counts["mmv_q6_k"] != 1) {
+				// 25 tokens go through the tiled kernel; the LM head has 2 rows of output.
+				t.Errorf("q6_K model: %v", counts)
+			}
+			t.Logf("step 1: %d commands: %v", len(b.dryLog), counts)
+
+			// Step 2: fork sequence 0 mid-block and append to the fork:
+			// copy on write records copy_kv_block. Then one decode token each.
+			b.dryLog = nil
+			if err := s.KV.Fork(2, 0, -1); err != nil {
+				t.Fatal(err)
+			}
+			batch.Reset()
+			for _, id := range []kvcache.SeqID{0, 1, 2} {
+				pos, err := s.KV.Append(id, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				batch.Add(1, pos, id, true)
+			}
+			logits = make([]float32, 3*cfg.Vocab)
+			if err := m.Forward(s, &batch, logits); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Err(); err != nil {
+				t.Fatal(err)
+			}
+			copies, mmq := 0, 0
+			for _, c := range b.dryLog {
+				if c.k == kCopyKVBlock {
+					copies++
+				}
+				if c.k != nil && c.k.name[:3] == "mmq" {
+					mmq++
+				}
+			}
+			if copies != 1 || mmq != 0 {
+				t.Errorf("decode step: %d block copies (want 1), %d tiled products (want 0)", copies, mmq)
+			}
+			// A dry run reads back NaN.
+			if logits[0] == logits[0] {
+				t.Error("dry-run logits are not NaN")
+			}
+		})
+	}
+}
+
+// TestDryRunMemoryLimit: loading past Options.MemoryLimit fails with
+// ErrOutOfMemory and numbers.
+func TestDryRunMemoryLimit(t *testing.T) {
+	f, err := gguf.Open(fixturePath("models", "qwen3-tiny-q6k.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := newBackend(Options{MemoryLimit: 1 << 20}, nil)
+	defer b.Close()
+	_, err = model.Load(f, b, model.Options{})
+	if err == nil {
+		t.Fatal("a 4 MiB model loaded under a 1 MiB limit")
+	}
+	t.Log(err)
+	if !errors.Is(err, ErrOutOfMemory) {
+		t.Errorf("err = %v, want ErrOutOfMemory", err)
+	}
+}
