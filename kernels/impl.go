@@ -45,6 +45,7 @@ type Impl struct {
 	swiGLU   func(dst, gate, up []float32)
 	softmax  func(x []float32)
 	exp      func(dst, x []float32)
+	rope     func(x []float32, dims int, cos, sin []float32)
 
 	// Attention kernels (attn.go).
 	attnScores    func(dst []float32, dstStride int, q []float32, heads, d int, k []float32, kStride, rows int, scale float32)
@@ -103,6 +104,7 @@ var generic = &Impl{
 	swiGLU:   swiGLURef,
 	softmax:  softmaxRef,
 	exp:      expVecRef,
+	rope:     ropeRef,
 
 	attnScores:    attnScoresRef,
 	attnScoresF16: attnScoresF16Ref,

@@ -24,6 +24,9 @@ func scaleMain(x *float32, s float32, n int)
 func expMain(dst, x *float32, n int)
 
 //go:noescape
+func ropeMain(x *float32, heads, half int, cos, sin *float32)
+
+//go:noescape
 func swiGLUMain(dst, gate, up *float32, n int)
 
 func rmsNormAVX512(dst, x, w []float32, eps float32) {
@@ -89,6 +92,14 @@ func expVecAVX512(dst, x []float32) {
 	expVecRef(dst[full:], x[full:])
 }
 
+func ropeAVX512(x []float32, dims int, cos, sin []float32) {
+	if dims%32 != 0 || len(x) == 0 {
+		ropeRef(x, dims, cos, sin)
+		return
+	}
+	ropeMain(&x[0], len(x)/dims, dims/2, &cos[0], &sin[0])
+}
+
 // installLayerAVX512 puts the layer kernels into im.
 func installLayerAVX512(im *Impl) {
 	im.rmsNorm = rmsNormAVX512
@@ -96,4 +107,5 @@ func installLayerAVX512(im *Impl) {
 	im.scale = scaleAVX512
 	im.swiGLU = swiGLUAVX512
 	im.exp = expVecAVX512
+	im.rope = ropeAVX512
 }

@@ -235,3 +235,39 @@ loop:
 	JNZ     loop
 	VZEROUPPER
 	RET
+
+// func ropeMain(x *float32, heads, half int, cos, sin *float32)
+// half is a multiple of 16: each head's first half at x, second at x+4·half.
+TEXT ·ropeMain(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), DI
+	MOVQ heads+8(FP), BX
+	MOVQ half+16(FP), R8
+	SHLQ $2, R8             // half in bytes
+head:
+	MOVQ cos+24(FP), SI
+	MOVQ sin+32(FP), DX
+	MOVQ DI, AX
+	MOVQ R8, CX
+pair:
+	VMOVUPS (AX), Z0        // x0
+	VMOVUPS (AX)(R8*1), Z1  // x1
+	VMOVUPS (SI), Z2        // cos
+	VMOVUPS (DX), Z3        // sin
+	VMULPS  Z2, Z0, Z4      // x0·cos
+	VMULPS  Z3, Z1, Z5      // x1·sin
+	VSUBPS  Z5, Z4, Z4
+	VMULPS  Z3, Z0, Z6      // x0·sin
+	VMULPS  Z2, Z1, Z7      // x1·cos
+	VADDPS  Z7, Z6, Z6
+	VMOVUPS Z4, (AX)
+	VMOVUPS Z6, (AX)(R8*1)
+	ADDQ    $64, AX
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	SUBQ    $64, CX
+	JNZ     pair
+	LEAQ    (DI)(R8*2), DI  // next head
+	DECQ    BX
+	JNZ     head
+	VZEROUPPER
+	RET

@@ -136,6 +136,30 @@ func TestLayerImpls(t *testing.T) {
 	}
 }
 
+// TestRoPEImpls: every implementation rotates like the reference, bit
+// for bit, for head sizes on and off the vector width.
+func TestRoPEImpls(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 36))
+	for _, dims := range []int{2, 8, 32, 64, 96, 128, 256} {
+		for _, heads := range []int{0, 1, 3, 16} {
+			x := shiftedFloats(randomFloats(rng, heads*dims))
+			cos, sin := randomFloats(rng, dims/2), randomFloats(rng, dims/2)
+			want := append([]float32(nil), x...)
+			ropeRef(want, dims, cos, sin)
+			for _, im := range Implementations() {
+				buf, got := nanBuffer(len(x))
+				copy(got, x)
+				im.RoPE(got, dims, cos, sin)
+				what := fmt.Sprintf("%s: RoPE dims=%d heads=%d", im, dims, heads)
+				if i := sameFloats(got, want); i >= 0 {
+					t.Fatalf("%s: element %d = %v, reference %v", what, i, got[i], want[i])
+				}
+				checkGuards(t, buf, len(x), what)
+			}
+		}
+	}
+}
+
 // TestSoftmaxSums: the 16-lane float64 sum gives probabilities that add
 // up to 1 as closely as the sequential sum did.
 func TestSoftmaxSums(t *testing.T) {

@@ -3,17 +3,50 @@ package kernels
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Pool is a fixed set of worker goroutines that split loops between them.
-// The workers are started once (NewPool) and wait on their own channel, so
-// For starts no goroutine and allocates nothing per call.
+// The workers are started once (NewPool), so For starts no goroutine and
+// allocates nothing per call.
+//
+// # Handing over work quickly
+//
+// A forward step calls For a few hundred times (once per operation), with
+// tens of microseconds of work each time. Waking a goroutine that sleeps
+// on a channel takes the Go scheduler and the kernel (futex) around 10 to
+// 20 µs on a virtual machine, which at this rate would cost several
+// milliseconds per step. So a worker that has finished a chunk keeps
+// polling for the next one for a while (spinWait) before it goes to sleep,
+// and For, having run its own chunk, polls for the others to finish. A
+// task is handed over by writing it into the worker's slot and then
+// bumping the slot's sequence number (an atomic store the worker polls);
+// only a worker that has gone to sleep needs a wake-up through its
+// channel. llama.cpp's thread pool does the same (it spins on an atomic
+// counter between graph nodes).
 type Pool struct {
 	threads int
-	work    []chan task // one channel per helper worker (threads-1 of them)
-	wg      sync.WaitGroup
-	mu      sync.Mutex // one For at a time; see For
+	workers []*worker // threads-1 helpers; the caller of For is the first worker
+	mu      sync.Mutex
 	closed  bool
+}
+
+// worker is one helper goroutine's mailbox.
+type worker struct {
+	task task
+	// seq is bumped by For after it writes task; the worker runs a task
+	// each time seq moves past the last value it served.
+	seq atomic.Uint64
+	// done is set to seq's value when that task has finished.
+	done atomic.Uint64
+	// sleeping is set while the worker waits on wake (see await).
+	sleeping atomic.Bool
+	wake     chan struct{} // capacity 1: a pending wake-up is never lost
+	// waiting is set while For waits on finished for this worker's task.
+	waiting  atomic.Bool
+	finished chan struct{} // capacity 1
+	quit     bool          // set (with a task bump) by Close
 }
 
 // task is one contiguous chunk [lo, hi) of a For loop.
@@ -22,25 +55,127 @@ type task struct {
 	lo, hi int
 }
 
+// spinWait is how long a worker polls for new work before sleeping, and
+// how long For polls for its helpers before blocking. A forward step's
+// operations follow each other much faster than this.
+const spinWait = 200 * time.Microsecond
+
 // NewPool starts a pool of threads workers, the caller of For counting as
 // one of them. threads <= 0 means runtime.NumCPU().
 func NewPool(threads int) *Pool {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	p := &Pool{threads: threads, work: make([]chan task, threads-1)}
-	for i := range p.work {
-		ch := make(chan task, 1)
-		p.work[i] = ch
-		go p.worker(ch)
+	p := &Pool{threads: threads, workers: make([]*worker, threads-1)}
+	for i := range p.workers {
+		w := &worker{wake: make(chan struct{}, 1), finished: make(chan struct{}, 1)}
+		p.workers[i] = w
+		go w.run()
 	}
 	return p
 }
 
-func (p *Pool) worker(ch chan task) {
-	for t := range ch {
+// run is the worker goroutine: wait for the next sequence number, run the
+// task, publish completion.
+func (w *worker) run() {
+	var served uint64
+	for {
+		served = w.await(served)
+		t := w.task
+		if w.quit {
+			return
+		}
 		t.fn(t.lo, t.hi)
-		p.wg.Done()
+		w.done.Store(served)
+		if w.waiting.Load() {
+			signal(w.finished)
+		}
+	}
+}
+
+// signal leaves a token in a channel of capacity 1 unless one is there.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// await returns once seq has moved past served (returning the new value):
+// polling at first, then asleep on the wake channel.
+func (w *worker) await(served uint64) uint64 {
+	if s, ok := poll(&w.seq, served); ok {
+		return s
+	}
+	for {
+		// Announce the sleep, then look once more: For bumps seq before it
+		// reads sleeping, so one of the two sees the other's write.
+		w.sleeping.Store(true)
+		if s := w.seq.Load(); s != served {
+			w.sleeping.Store(false)
+			return s
+		}
+		<-w.wake
+		w.sleeping.Store(false)
+		if s := w.seq.Load(); s != served {
+			return s
+		}
+		// A stale wake-up from an earlier task: sleep again.
+	}
+}
+
+// poll watches v for up to spinWait until it differs from old. After the
+// first spinYield polls it yields the processor between polls: when there
+// are more runnable threads than cores (other programs, or more workers
+// than cores), the thread it waits for may be the one waiting for this
+// core, and pure spinning would only delay it.
+func poll(v *atomic.Uint64, old uint64) (uint64, bool) {
+	start := time.Now()
+	for i := 1; ; i++ {
+		if s := v.Load(); s != old {
+			return s, true
+		}
+		if i%64 == 0 && time.Since(start) > spinWait {
+			return old, false
+		}
+		if i > spinYield {
+			osYield()
+		}
+	}
+}
+
+// spinYield is the number of polls before poll starts yielding (a few
+// microseconds).
+const spinYield = 1000
+
+// give hands t to the worker.
+func (w *worker) give(t task) {
+	w.task = t
+	w.seq.Add(1)
+	if w.sleeping.Load() {
+		signal(w.wake)
+	}
+}
+
+// wait returns when the worker has finished its current task: polling at
+// first, then asleep on the finished channel (the same handshake as
+// await, the other way round).
+func (w *worker) wait() {
+	want := w.seq.Load()
+	if _, ok := poll(&w.done, want-1); ok {
+		return
+	}
+	for {
+		w.waiting.Store(true)
+		if w.done.Load() == want {
+			w.waiting.Store(false)
+			return
+		}
+		<-w.finished
+		w.waiting.Store(false)
+		if w.done.Load() == want {
+			return
+		}
 	}
 }
 
@@ -78,12 +213,13 @@ func (p *Pool) ForGrain(n, grain int, fn func(lo, hi int)) {
 		return
 	}
 	bound := func(k int) int { return min(n, k*units/chunks*grain) }
-	p.wg.Add(chunks - 1)
 	for k := 1; k < chunks; k++ {
-		p.work[k-1] <- task{fn, bound(k), bound(k + 1)}
+		p.workers[k-1].give(task{fn, bound(k), bound(k + 1)})
 	}
 	fn(0, bound(1))
-	p.wg.Wait()
+	for k := 1; k < chunks; k++ {
+		p.workers[k-1].wait()
+	}
 }
 
 // Close stops the workers. The pool must not be in use; a For after Close
@@ -95,7 +231,8 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
-	for _, ch := range p.work {
-		close(ch)
+	for _, w := range p.workers {
+		w.quit = true
+		w.give(task{})
 	}
 }

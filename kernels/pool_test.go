@@ -1,9 +1,11 @@
 package kernels
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestPoolCoversOnce: every index is visited exactly once, in contiguous
@@ -86,5 +88,45 @@ func TestPoolNoAllocs(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { p.For(1000, fn) }); a != 0 {
 		t.Fatalf("For allocates %v times per call", a)
+	}
+}
+
+// BenchmarkPoolFor: the cost of one For with almost no work, which a
+// forward step pays a few hundred times (once per operation).
+func BenchmarkPoolFor(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("t%d", threads), func(b *testing.B) {
+			p := NewPool(threads)
+			defer p.Close()
+			var sink [2]int
+			fn := func(lo, hi int) { sink[lo&1] += hi }
+			b.ReportAllocs()
+			for range b.N {
+				p.For(2, fn)
+			}
+		})
+	}
+}
+
+// BenchmarkPoolForGaps: For calls separated by 20 µs of work on the
+// calling goroutine alone (as between the operations of a step), so the
+// helper has time to go to sleep; ns/op minus the gap is the cost of
+// waking it.
+func BenchmarkPoolForGaps(b *testing.B) {
+	spin := func(d time.Duration) {
+		for t0 := time.Now(); time.Since(t0) < d; {
+		}
+	}
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("t%d", threads), func(b *testing.B) {
+			p := NewPool(threads)
+			defer p.Close()
+			fn := func(lo, hi int) { spin(5 * time.Microsecond) }
+			b.ReportAllocs()
+			for range b.N {
+				spin(20 * time.Microsecond)
+				p.For(2, fn)
+			}
+		})
 	}
 }

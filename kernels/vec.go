@@ -183,6 +183,41 @@ func (im *Impl) Softmax(x []float32) {
 	}
 }
 
+// RoPE rotates every head of x (consecutive heads of dims values) by the
+// angles of one position, NeoX style: value k of a head pairs with value
+// k + dims/2, and the pair turns by the angle whose cosine and sine are
+// cos[k] and sin[k]:
+//
+//	x0, x1 := h[k], h[k+dims/2]
+//	h[k]        = x0·cos[k] - x1·sin[k]
+//	h[k+dims/2] = x0·sin[k] + x1·cos[k]
+//
+// each product rounded to float32 before the sum. len(x) must be a
+// multiple of dims, dims even, and cos and sin must hold dims/2 values.
+func RoPE(x []float32, dims int, cos, sin []float32) { active.RoPE(x, dims, cos, sin) }
+
+func (im *Impl) RoPE(x []float32, dims int, cos, sin []float32) {
+	if dims <= 0 || dims%2 != 0 || len(x)%dims != 0 {
+		panic(fmt.Sprintf("kernels: RoPE: %d values in heads of %d", len(x), dims))
+	}
+	sameLen("RoPE", len(cos), dims/2)
+	sameLen("RoPE", len(sin), dims/2)
+	im.rope(x, dims, cos, sin)
+}
+
+func ropeRef(x []float32, dims int, cos, sin []float32) {
+	half := dims / 2
+	for h := 0; h < len(x); h += dims {
+		head := x[h : h+dims]
+		for k := 0; k < half; k++ {
+			c, s := cos[k], sin[k]
+			x0, x1 := head[k], head[k+half]
+			head[k] = float32(x0*c) - float32(x1*s)
+			head[k+half] = float32(x0*s) + float32(x1*c)
+		}
+	}
+}
+
 // ExpVec computes dst[i] = Exp(x[i]). dst may alias x.
 func ExpVec(dst, x []float32) { active.ExpVec(dst, x) }
 
