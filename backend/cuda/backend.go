@@ -51,7 +51,7 @@ type Options struct {
 	MemoryLimit int64
 	// TiledMinTokens is the batch size from which quantized products use
 	// the tiled kernel (64 rows × 64 tokens per block) instead of the
-	// warp-per-row one (0: 9). Both give bit-identical results; this is a
+	// warp-per-row one (0: 65). Both give bit-identical results; this is a
 	// speed setting, and a value above any batch size turns the tiled
 	// kernel off.
 	TiledMinTokens int
@@ -646,11 +646,14 @@ func (b *Backend) NewKV(dt tensor.DType, layers, kvDim, blockSize, numBlocks int
 	if dt != tensor.F16 && dt != tensor.F32 {
 		return nil, fmt.Errorf("%w: KV element type %s (use f16 or f32)", kvcache.ErrBadConfig, dt)
 	}
-	if layers < 1 || kvDim < 1 || blockSize < 1 || numBlocks < 1 {
+	if layers < 0 || kvDim < 1 || blockSize < 1 || numBlocks < 1 {
 		return nil, fmt.Errorf("%w: layers %d, kvDim %d, block size %d, blocks %d", kvcache.ErrBadConfig, layers, kvDim, blockSize, numBlocks)
 	}
 	s := &kvStore{b: b, dt: dt, layers: layers, kvDim: kvDim, blockSize: blockSize, numBlocks: numBlocks}
 	s.perLayer = int64(blockSize) * int64(numBlocks) * int64(kvDim) * int64(dt.BlockBytes())
+	if layers == 0 { // a model stage without layers (only the head) holds no KV
+		return s, nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var err error
@@ -692,6 +695,9 @@ func (s *kvStore) f16() int {
 // cache's copy on write); it runs before any later step's StoreKV.
 func (s *kvStore) CopyBlock(dst, src int) {
 	b := s.b
+	if s.layers == 0 {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if dst < 0 || src < 0 || dst >= s.numBlocks || src >= s.numBlocks {

@@ -215,7 +215,7 @@ func TestRepack(t *testing.T) {
 func TestMatGeometry(t *testing.T) {
 	for _, wt := range supportedTypes {
 		for _, rows := range []int{1, 3, 4, 5, 63, 64, 65, 4096, 151936} {
-			for _, n := range []int{1, 7, 8, 9, 63, 64, 65, 512} {
+			for _, n := range []int{1, 7, 8, 9, 63, 64, 65, 66, 512} {
 				cols := 512
 				k, d, err := matGeometry(wt, rows, cols, n, defaultTiledMinTokens)
 				if err != nil {
@@ -225,7 +225,7 @@ func TestMatGeometry(t *testing.T) {
 				if tiled != (n >= defaultTiledMinTokens && wt != tensor.F16 && wt != tensor.F32) {
 					t.Errorf("%s rows %d n %d: kernel %s", wt, rows, n, k.name)
 				}
-				rowsPer, tokPer := mmvWarps, mmvTokens
+				rowsPer, tokPer := mmvWarps, mmvBlockTok
 				if tiled {
 					rowsPer, tokPer = mmqRows, mmqTokens
 					if d.block[0] != mmqThreads {

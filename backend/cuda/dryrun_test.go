@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/gollm/gollm/backend/cpu"
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/model"
@@ -31,13 +32,14 @@ func TestDryRunForward(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg := m.Config
-			s, err := m.NewState(model.StateOptions{Capacity: 256, BlockSize: 16, KVType: tensor.F16, MaxBatch: 40})
+			s, err := m.NewState(model.StateOptions{Capacity: 256, BlockSize: 16, KVType: tensor.F16, MaxBatch: 96})
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Step 1: a 20-token prompt and a 5-token prompt (n = 25: mmq).
+			// Step 1: a 70-token prompt and a 5-token prompt (n = 75: the
+			// tiled products).
 			var batch model.Batch
-			for seq, n := range []int{20, 5} {
+			for seq, n := range []int{70, 5} {
 				id := kvcache.SeqID(seq)
 				s.KV.AddSeq(id)
 				start, err := s.KV.Append(id, n)
@@ -77,7 +79,7 @@ func TestDryRunForward(t *testing.T) {
 				t.Errorf("%d products, want %d: %v", products, 7*L+1, counts)
 			}
 			if name == "qwen3-tiny-q6k" && (counts["mmq_q6_k"] != 7*L || counts["mmv_q6_k"] != 1) {
-				// 25 tokens go through the tiled kernel; the LM head has 2 rows of output.
+				// 75 tokens go through the tiled kernel; the LM head has 2 rows of output.
 				t.Errorf("q6_K model: %v", counts)
 			}
 			t.Logf("step 1: %d commands: %v", len(b.dryLog), counts)
@@ -140,5 +142,53 @@ func TestDryRunMemoryLimit(t *testing.T) {
 	t.Log(err)
 	if !errors.Is(err, ErrOutOfMemory) {
 		t.Errorf("err = %v, want ErrOutOfMemory", err)
+	}
+}
+
+// TestDryRunSplit splits the model: the first two layers on the CPU, the
+// last two and the head on the (dry-run) GPU, as --gpu-layers does. The
+// residual stream reaches the GPU through Write, recorded as a copy from
+// the upload arena.
+func TestDryRunSplit(t *testing.T) {
+	f, err := gguf.Open(fixturePath("models", "qwen3-tiny-mixed.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := cpu.New(cpu.Options{Threads: 1})
+	defer c.Close()
+	g := newBackend(Options{}, nil)
+	defer g.Close()
+	m, err := model.Load(f, c, model.Options{Offload: g, OffloadLayers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.NewState(model.StateOptions{Capacity: 64, BlockSize: 16, KVType: tensor.F16, MaxBatch: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.KV.AddSeq(0)
+	s.KV.Append(0, 3)
+	var batch model.Batch
+	for p := 0; p < 3; p++ {
+		batch.Add(int32(10+p), p, 0, p == 2)
+	}
+	if err := m.Forward(s, &batch, make([]float32, m.Config.Vocab)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Err(); err != nil {
+		t.Fatal(err)
+	}
+	copies, attention := 0, 0
+	for _, cmd := range g.dryLog {
+		if cmd.k == nil && cmd.args[1].arena && cmd.bytes == int64(3*m.Config.Embd*4) {
+			copies++
+		}
+		if cmd.k == kAttention {
+			attention++
+		}
+	}
+	if copies != 1 || attention != 2 {
+		t.Errorf("GPU stage: %d residual copies (want 1), %d attention launches (want 2)", copies, attention)
 	}
 }

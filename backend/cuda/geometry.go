@@ -34,7 +34,8 @@ type kernel struct {
 // Geometry constants, as in kernels.cu.
 const (
 	mmvWarps    = 4   // MMV_WARPS: weight rows (one warp each) per block
-	mmvTokens   = 8   // MMV_TOKENS: tokens per block (grid.y tiles the rest)
+	mmvTokens   = 8   // MMV_TOKENS: tokens a warp carries at once
+	mmvBlockTok = 64  // MMV_BLOCK_TOKENS: tokens per block (grid.y tiles the rest)
 	mmqRows     = 64  // MMQ_ROWS
 	mmqTokens   = 64  // MMQ_TOKENS
 	mmqThreads  = 256 // MMQ_THREADS
@@ -47,7 +48,7 @@ const (
 )
 
 var (
-	// Products. mmv: a warp per weight row, up to 8 tokens per block;
+	// Products. mmv: a warp per weight row, up to 64 tokens per block;
 	// mmq: 64 rows × 64 tokens per block. The quantized ones take
 	// (dst, dstStride, W, aq, ad, bsum, rows, cols, n).
 	quantMatArgs = []argKind{argPtr, argI32, argPtr, argPtr, argPtr, argPtr, argI32, argI32, argI32}
@@ -136,8 +137,12 @@ func matKernels(t tensor.DType) (mmv, mmq *kernel, act actFormat, ok bool) {
 }
 
 // defaultTiledMinTokens is the batch size from which quantized products
-// use the tiled kernel (mmq) instead of the warp-per-row one (mmv).
-const defaultTiledMinTokens = mmvTokens + 1
+// use the tiled kernel (mmq) instead of the warp-per-row one (mmv). Up to
+// 64 tokens mmv reads the weights from memory once too (a warp re-reads
+// its row from L1 for each 8 tokens), and it spreads a matrix over
+// rows/4 blocks where mmq has rows/64: at a decode step of 64 sequences
+// a 1024-row projection would give mmq 16 blocks for 132 multiprocessors.
+const defaultTiledMinTokens = mmvBlockTok + 1
 
 // matGeometry picks the product kernel for a (rows, cols) weight of type t
 // times n tokens and its launch shape. Both kernels compute bit-identical
@@ -156,10 +161,10 @@ func matGeometry(t tensor.DType, rows, cols, n, tiledMin int) (*kernel, dims, er
 		return mmq, dims{grid: [3]uint32{uint32(ceilDiv(rows, mmqRows)), uint32(ceilDiv(n, mmqTokens)), 1},
 			block: [3]uint32{mmqThreads, 1, 1}}, nil
 	}
-	if ceilDiv(n, mmvTokens) > maxGridY {
+	if ceilDiv(n, mmvBlockTok) > maxGridY {
 		return nil, dims{}, fmt.Errorf("%w: %d tokens in one product", ErrUnsupported, n)
 	}
-	return mmv, dims{grid: [3]uint32{uint32(ceilDiv(rows, mmvWarps)), uint32(ceilDiv(n, mmvTokens)), 1},
+	return mmv, dims{grid: [3]uint32{uint32(ceilDiv(rows, mmvWarps)), uint32(ceilDiv(n, mmvBlockTok)), 1},
 		block: [3]uint32{32 * mmvWarps, 1, 1}}, nil
 }
 

@@ -92,6 +92,7 @@ typedef signed char i8;
 // Geometry shared with the Go side (geometry.go must agree).
 #define MMV_WARPS 4     // weight rows per block of the matrix-vector kernel (a warp each)
 #define MMV_TOKENS 8    // tokens one warp carries at once
+#define MMV_BLOCK_TOKENS 64  // tokens per block of the matrix-vector kernel (grid.y tiles the rest)
 #define MMQ_ROWS 64     // weight rows per block of the tiled kernel
 #define MMQ_TOKENS 64   // tokens per block of the tiled kernel
 #define MMQ_THREADS 256
@@ -333,34 +334,32 @@ struct Q80 {
 };
 
 // ---------------------------------------------------------------------------
-// Matrix-vector product for a few tokens (mmv): one warp per weight row.
+// Matrix-vector product for up to 64 tokens (mmv): one warp per weight row.
 //
-//   dst[t*dstStride + r] = W[r] · x[t]   for the block's row r and tokens t
+//   dst[t*dstStride + r] = W[r] · x[t]   for the block's rows r and tokens t
 //
-// Grid: (ceil(rows/MMV_WARPS), ceil(n/MMV_TOKENS)); block: 32*MMV_WARPS.
-// Each warp walks its row four steps (4 × 256 values) at a time: lanes
-// 8s..8s+7 take step s of the four. A lane unpacks its 8 words once and
-// uses them for every token of the tile. For each token the 8 lanes of a
-// step add their integer sums with shuffles (exact), then the four steps'
-// float terms are added to the accumulator in step order. Q8_0 has eight
-// float units per step (one per lane), so its 32 lanes' terms are added
-// in lane order, which is block order.
+// Grid: (ceil(rows/MMV_WARPS), ceil(n/MMV_BLOCK_TOKENS)); block:
+// 32*MMV_WARPS. A warp takes the tokens of its block MMV_TOKENS at a time
+// (its accumulators live in registers); for each such tile it walks its
+// row four steps (4 × 256 values) at a time: lanes 8s..8s+7 take step s
+// of the four. A lane unpacks its 8 words once per tile and uses them for
+// every token of the tile; later tiles read the row again, from the L1
+// cache, so the weights come from memory once per 64 tokens. For each
+// token the 8 lanes of a step add their integer sums with shuffles
+// (exact), then the four steps' float terms are added to the accumulator
+// in step order. Q8_0 has eight float units per step (one per lane), so
+// its 32 lanes' terms are added in lane order, which is block order.
 //
 // aq, ad, bsum are the quantized activations (see the file comment); act
 // rows are cols values long.
 
+// mmv_tile computes tokens t0 .. t0+nt-1 (nt <= MMV_TOKENS) of one row.
 template <class T>
-__device__ void mmv_quant(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad,
-                          const int* bsum, int rows, int cols, int n) {
+__device__ void mmv_tile(float* dst, int dstStride, const u8* wrow, const i8* aq, const float* ad,
+                         const int* bsum, int row, int cols, int t0, int nt) {
     const int lane = threadIdx.x & 31;
-    const int row = blockIdx.x * MMV_WARPS + (threadIdx.x >> 5);
-    const int t0 = blockIdx.y * MMV_TOKENS;
-    if (row >= rows) return;  // the whole warp leaves together
-    const int nt = min(MMV_TOKENS, n - t0);
     const int units = (T::UNITS == 1) ? cols / 256 : cols / 32;  // float units in the row
     const int steps = (cols + 255) / 256;
-    // Row length in bytes: a Q8_0 row may end with a partial step.
-    const u8* wrow = W + (size_t)row * units * (T::STEP_BYTES / T::UNITS);
     const int c = lane & 7, sub = lane >> 3;
     float acc[MMV_TOKENS], accm[MMV_TOKENS];
 #pragma unroll
@@ -430,6 +429,20 @@ __device__ void mmv_quant(float* dst, int dstStride, const u8* W, const i8* aq, 
         for (int t = 0; t < MMV_TOKENS; t++)
             if (t < nt) dst[(size_t)(t0 + t) * dstStride + row] = T::MINS ? acc[t] - accm[t] : acc[t];
     }
+}
+
+
+template <class T>
+__device__ void mmv_quant(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad,
+                          const int* bsum, int rows, int cols, int n) {
+    const int row = blockIdx.x * MMV_WARPS + (threadIdx.x >> 5);
+    if (row >= rows) return;  // the whole warp leaves together
+    const int units = (T::UNITS == 1) ? cols / 256 : cols / 32;
+    // Row length in bytes: a Q8_0 row may end with a partial step.
+    const u8* wrow = W + (size_t)row * units * (T::STEP_BYTES / T::UNITS);
+    const int tEnd = min(n, (int)(blockIdx.y + 1) * MMV_BLOCK_TOKENS);
+    for (int t0 = blockIdx.y * MMV_BLOCK_TOKENS; t0 < tEnd; t0 += MMV_TOKENS)
+        mmv_tile<T>(dst, dstStride, wrow, aq, ad, bsum, row, cols, t0, min(MMV_TOKENS, tEnd - t0));
 }
 
 extern "C" __global__ void mmv_q6_k(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad, const int* bsum, int rows, int cols, int n) {
@@ -604,15 +617,16 @@ extern "C" __global__ void __launch_bounds__(MMQ_THREADS) mmq_q8_0(float* dst, i
 // warp per weight row, lane l accumulating elements l, l+32, ... in order
 // (the CPU's 32 lanes), then the pairwise fold, then the tail past the
 // last multiple of 32 added one by one, as dotF16F16Ref / dotF32Ref do.
-// Grid and block as mmv. x is the float activation (token, cols).
+// Grid and block as mmv (a block takes MMV_BLOCK_TOKENS tokens). x is the
+// float activation (token, cols).
 
 template <bool F16>
 __device__ void mmv_float(float* dst, int dstStride, const u8* W, const float* x, int rows, int cols, int n) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * MMV_WARPS + (threadIdx.x >> 5);
-    const int t0 = blockIdx.y * MMV_TOKENS;
+    const int t0 = blockIdx.y * MMV_BLOCK_TOKENS;
     if (row >= rows) return;
-    const int nt = min(MMV_TOKENS, n - t0);
+    const int nt = min(MMV_BLOCK_TOKENS, n - t0);
     const int full = cols / 32 * 32;
     const uint16_t* wh = (const uint16_t*)W + (size_t)row * cols;
     const float* wf = (const float*)W + (size_t)row * cols;
