@@ -192,3 +192,42 @@ func TestDryRunSplit(t *testing.T) {
 		t.Errorf("GPU stage: %d residual copies (want 1), %d attention launches (want 2)", copies, attention)
 	}
 }
+
+// BenchmarkDryRunDecode is the host-side cost of one decode step of the
+// 4-layer fixture model on a backend without a device: recording about a
+// hundred launches (with their arguments) and handing them to the flush.
+// On a GPU the launches cost more than this (cuLaunchKernel itself).
+func BenchmarkDryRunDecode(b *testing.B) {
+	f, err := gguf.Open(fixturePath("models", "qwen3-tiny-q6k.gguf"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	g := newBackend(Options{}, nil)
+	g.dryNoCheck = true
+	defer g.Close()
+	m, err := model.Load(f, g, model.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := m.NewState(model.StateOptions{Capacity: 4096, BlockSize: 16, KVType: tensor.F16, MaxBatch: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.KV.AddSeq(0)
+	logits := make([]float32, m.Config.Vocab)
+	var batch model.Batch
+	for b.Loop() {
+		if s.KV.Len(0) >= 4000 {
+			s.KV.Truncate(0, 0)
+		}
+		pos, _ := s.KV.Append(0, 1)
+		batch.Reset()
+		batch.Add(1, pos, 0, true)
+		if err := m.Forward(s, &batch, logits); err != nil {
+			b.Fatal(err)
+		}
+		g.dryLog = g.dryLog[:0]
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/step")
+}

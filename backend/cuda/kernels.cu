@@ -468,7 +468,8 @@ extern "C" __global__ void mmv_q8_0(float* dst, int dstStride, const u8* W, cons
 // accumulators, step after step, exactly as mmv and the CPU do. Each weight
 // byte is read from memory once per 64 tokens.
 //
-// Grid: (ceil(rows/MMQ_ROWS), ceil(n/MMQ_TOKENS)); block: MMQ_THREADS.
+// Grid: (ceil(rows/MMQ_ROWS), ceil(n/MMQ_TOKENS)); block: MMQ_THREADS,
+// at most 128 registers each so that two blocks fit on a multiprocessor.
 // Needs cols to be a multiple of 256 (the Go side uses mmv otherwise).
 
 template <class T>
@@ -599,16 +600,16 @@ __device__ void mmq_quant(float* dst, int dstStride, const u8* W, const i8* aq, 
         }
 }
 
-extern "C" __global__ void __launch_bounds__(MMQ_THREADS) mmq_q6_k(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad, const int* bsum, int rows, int cols, int n) {
+extern "C" __global__ void __launch_bounds__(MMQ_THREADS, 2) mmq_q6_k(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad, const int* bsum, int rows, int cols, int n) {
     mmq_quant<Q6K>(dst, dstStride, W, aq, ad, bsum, rows, cols, n);
 }
-extern "C" __global__ void __launch_bounds__(MMQ_THREADS) mmq_q4_k(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad, const int* bsum, int rows, int cols, int n) {
+extern "C" __global__ void __launch_bounds__(MMQ_THREADS, 2) mmq_q4_k(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad, const int* bsum, int rows, int cols, int n) {
     mmq_quant<Q4K>(dst, dstStride, W, aq, ad, bsum, rows, cols, n);
 }
-extern "C" __global__ void __launch_bounds__(MMQ_THREADS) mmq_q5_k(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad, const int* bsum, int rows, int cols, int n) {
+extern "C" __global__ void __launch_bounds__(MMQ_THREADS, 2) mmq_q5_k(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad, const int* bsum, int rows, int cols, int n) {
     mmq_quant<Q5K>(dst, dstStride, W, aq, ad, bsum, rows, cols, n);
 }
-extern "C" __global__ void __launch_bounds__(MMQ_THREADS) mmq_q8_0(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad, const int* bsum, int rows, int cols, int n) {
+extern "C" __global__ void __launch_bounds__(MMQ_THREADS, 2) mmq_q8_0(float* dst, int dstStride, const u8* W, const i8* aq, const float* ad, const int* bsum, int rows, int cols, int n) {
     mmq_quant<Q80>(dst, dstStride, W, aq, ad, bsum, rows, cols, n);
 }
 
