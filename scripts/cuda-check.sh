@@ -17,7 +17,7 @@
 #     scripts/cuda-check.sh [OUT_DIR]
 #
 # It writes every log under OUT_DIR (default: $OUT, else ./cuda-check-out)
-# and stays within BUDGET seconds in all (default 540), each part under
+# and stays within BUDGET seconds in all (default 480), each part under
 # `timeout`:
 #
 #   1. gpu-tests   bin/cuda.test -test.v: the GPU tests (each product kernel
@@ -48,7 +48,7 @@ fi
 
 out=${1:-${OUT:-./cuda-check-out}}
 mkdir -p "$out"
-budget=${BUDGET:-540}
+budget=${BUDGET:-480}
 deadline=$(( $(date +%s) + budget ))
 model=${MODEL:-/tmp/gollm-q8b.gguf}
 summary="$out/summary.txt"
@@ -91,7 +91,7 @@ export GOLLM_TESTDATA="$here/testdata"
 
 # 1. Tests. GOLLM_CUDA_SYNC is not set: the GPU tests open their backend
 # with SyncEachLaunch, so a fault names its kernel.
-part gpu-tests 240 bin/cuda.test -test.v -test.count 1 -test.timeout 235s
+part gpu-tests 200 bin/cuda.test -test.v -test.count 1 -test.timeout 195s
 tests=$?
 grep -E '^(--- |=== RUN|ok|FAIL|PASS)|gpu_test.go|largest|max gap|bit-identical' "$out/gpu-tests.log" > "$out/gpu-tests-summary.log" || true
 
@@ -99,17 +99,17 @@ grep -E '^(--- |=== RUN|ok|FAIL|PASS)|gpu_test.go|largest|max gap|bit-identical'
 made=
 if [ ! -s "$model" ]; then
 	made=1
-	part synth 150 bin/gollm synth --preset qwen3-8b --type q6_k --out "$model"
+	part synth 120 bin/gollm synth --preset qwen3-8b --type q6_k --out "$model"
 fi
 
 # 3. The Go benchmark (always available).
 if [ -s "$model" ]; then
-	part bench-go 200 env GOLLM_CUDA_BENCH_MODEL="$model" \
-		bin/cuda.test -test.run '^$' -test.bench BenchmarkQwen8B -test.benchtime 1x -test.v -test.timeout 195s
+	part bench-go 150 env GOLLM_CUDA_BENCH_MODEL="$model" \
+		bin/cuda.test -test.run '^$' -test.bench BenchmarkQwen8B -test.benchtime 1x -test.v -test.timeout 145s
 
 	# 4. gollm bench on the GPU, when the CLI has the flag.
 	if bin/gollm bench --help 2>&1 | grep -q -- '--gpu'; then
-		part bench-cli 150 bin/gollm bench --gpu cuda --model "$model" --json --reps 1 --seqs 1,64
+		part bench-cli 120 bin/gollm bench --gpu cuda --model "$model" --json --reps 1 --seqs 1,64
 	else
 		say "== bench-cli: skipped (this gollm bench has no --gpu flag)"
 	fi

@@ -267,6 +267,7 @@ func TestAttnGeometry(t *testing.T) {
 		{8, 4, 64, 7, 2, [3]uint32{4, 7, 1}, [3]uint32{128, 1, 1}},       // the fixture models
 		{64, 4, 128, 3, 8, [3]uint32{4, 3, 2}, [3]uint32{1024, 1, 1}},    // a group of 16: two blocks
 		{40, 8, 256, 2, 4, [3]uint32{8, 2, 2}, [3]uint32{1024, 1, 1}},    // head size 256: 4 heads per block
+		{12, 12, 48, 5, 1, [3]uint32{12, 5, 1}, [3]uint32{64, 1, 1}},     // no grouping, head size 48: whole warps
 	}
 	for _, c := range cases {
 		d, gpb, err := attnGeometry(c.heads, c.kvHeads, c.hd, c.n)

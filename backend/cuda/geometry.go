@@ -196,9 +196,11 @@ func attnGeometry(heads, kvHeads, hd, n int) (d dims, gpb int, err error) {
 	}
 	group := heads / kvHeads
 	gpb = min(group, attMaxGroup, maxThreads/hd)
+	// Whole warps: the kernel's shuffles involve all 32 lanes; threads
+	// past gpb*hd take part in them but own no output.
 	d = dims{
 		grid:   [3]uint32{uint32(kvHeads), uint32(n), uint32(ceilDiv(group, gpb))},
-		block:  [3]uint32{uint32(gpb * hd), 1, 1},
+		block:  [3]uint32{uint32(ceilDiv(gpb*hd, 32) * 32), 1, 1},
 		shared: uint32((gpb*hd + gpb*attChunk) * 4),
 	}
 	return d, gpb, nil

@@ -897,7 +897,8 @@ extern "C" __global__ void copy_kv_block(uint16_t* K, uint16_t* V, long perLayer
 //
 // Block (g, i, z) computes query heads g*group + z*gpb + hl (hl < gpb) of
 // token i, which share KV head g; thread (hl, dd) owns output element dd of
-// local head hl (blockDim = gpb*hd). Token i sits at position pos[i] of a
+// local head hl (blockDim = gpb*hd rounded up to whole warps; the threads
+// past gpb*hd only take part in the warps' shuffles). Token i sits at position pos[i] of a
 // sequence whose block table is tables[tabOff[i] ...]; it attends to
 // positions 0..pos[i].
 //
