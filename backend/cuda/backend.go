@@ -78,6 +78,7 @@ type Backend struct {
 	allocs      map[uint64]allocation // live device allocations by address
 	allocated   int64                 // bytes in allocs
 	weights     int64                 // bytes of weights in allocs
+	freeMu      sync.Mutex            // guards pendingFree (Go cleanups must not wait for a flush)
 	pendingFree []uint64              // freed by Go cleanups; released after the next flush
 	fakeNext    uint64                // dry run: the next fake device address
 
@@ -271,7 +272,10 @@ func (b *Backend) allocLocked(what string, size int64, isWeight bool) (uint64, e
 		return 0, ErrClosed
 	}
 	size = align256(max(size, 1))
-	if len(b.pendingFree) > 0 { // give memory that Go no longer uses back first
+	b.freeMu.Lock()
+	pending := len(b.pendingFree)
+	b.freeMu.Unlock()
+	if pending > 0 { // give memory that Go no longer uses back first
 		if err := b.flushLocked(nil); err != nil {
 			return 0, err
 		}
@@ -322,17 +326,15 @@ func (b *Backend) forget(p uint64) {
 // that became unreachable: recorded commands may still use the memory, so
 // it is released after the next flush.
 func (b *Backend) deferFree(p uint64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.closed {
-		b.pendingFree = append(b.pendingFree, p)
-	}
+	b.freeMu.Lock()
+	defer b.freeMu.Unlock()
+	b.pendingFree = append(b.pendingFree, p)
 }
 
 // freeNowLocked frees memory that recorded commands may use: it runs them
 // first, then frees (after a device synchronisation).
 func (b *Backend) freeNowLocked(p uint64) {
-	b.pendingFree = append(b.pendingFree, p)
+	b.deferFree(p)
 	if err := b.flushLocked(nil); err != nil {
 		b.fail(err)
 	}
@@ -384,8 +386,10 @@ func (b *Backend) flushLocked(after func(*device) error) error {
 		b.rec.reset()
 		return b.err
 	}
+	b.freeMu.Lock()
 	frees := b.pendingFree
 	b.pendingFree = nil
+	b.freeMu.Unlock()
 	if b.dev == nil {
 		var err error
 		if !b.dryNoCheck {
@@ -879,7 +883,7 @@ func (b *Backend) ropeTableLocked(r *backend.Rope, maxPos int) (uint64, error) {
 		return 0, err
 	}
 	if t.ptr != 0 {
-		b.pendingFree = append(b.pendingFree, t.ptr) // recorded commands may read the old one
+		b.deferFree(t.ptr) // recorded commands may read the old one
 	}
 	t.ptr, t.positions, t.host = p, positions, host
 	return p, nil
