@@ -2,7 +2,9 @@ package cuda
 
 import (
 	"errors"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/gollm/gollm/backend/cpu"
 	"github.com/gollm/gollm/gguf"
@@ -230,4 +232,40 @@ func BenchmarkDryRunDecode(b *testing.B) {
 		g.dryLog = g.dryLog[:0]
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/step")
+}
+
+// TestDryRunCleanup: buffers the program drops are freed on the device
+// after the next flush (through Go cleanups), not while recorded commands
+// may still use them.
+func TestDryRunCleanup(t *testing.T) {
+	b := newBackend(Options{}, nil)
+	defer b.Close()
+	keep := b.NewBuffer(4, 256)
+	func() {
+		for i := 0; i < 10; i++ {
+			b.NewBuffer(4, 256)
+		}
+	}()
+	before, _ := b.Allocated()
+	for i := 0; i < 200; i++ {
+		runtime.GC()
+		b.freeMu.Lock()
+		n := len(b.pendingFree)
+		b.freeMu.Unlock()
+		if n == 10 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after, _ := b.Allocated(); after != before {
+		t.Fatalf("freed before a flush: %d → %d bytes", before, after)
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := b.Allocated()
+	if want := before - 10*4*256*4; after != want {
+		t.Errorf("after the flush %d bytes allocated, want %d", after, want)
+	}
+	runtime.KeepAlive(keep)
 }
