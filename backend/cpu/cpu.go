@@ -266,17 +266,16 @@ func (b *Backend) StoreKV(kv backend.KV, layer int, k, v backend.Buffer, p *back
 // Attention: for every (token, head), scores against the keys of positions
 // 0..pos of the token's sequence, softmax, and the weighted sum of values.
 // Query heads g·group .. g·group+group-1 share KV head g (grouped-query
-// attention), so the work is split over (token, KV head) jobs and each
-// job reads its KV head's cached rows once for the whole group, one KV
-// block (a run of consecutive slots) per kernel call (attnTask.run). Each
-// (token, head) result is computed the same way whatever else is in the
-// batch.
+// attention), so each cached row is read once for the whole group, one KV
+// block (a run of consecutive slots) per kernel call; see attnTask for how
+// the work is split. Each (token, head) result is computed the same way
+// whatever else is in the batch and however the work is split.
 func (b *Backend) Attention(dst, q backend.Buffer, kv backend.KV, layer int, p *backend.AttnPlan) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := &b.attn
 	t.h, t.q, t.out, t.layer, t.p = kv.(*kvcache.HostStorage), asMat(q), asMat(dst), layer, p
-	b.pool.For(p.N*p.KVHeads, t.fn)
+	b.pool.For(t.plan(b.pool.Threads()), t.fn)
 	t.p = nil
 }
 

@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"sort"
+
 	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/kernels"
 	"github.com/gollm/gollm/kvcache"
@@ -162,55 +164,121 @@ func (t *ropeTask) run(lo, hi int) {
 	}
 }
 
-// attnTask runs attention jobs: job = token·KVHeads + KV head.
+// attnTask runs attention jobs. A job is one token and a range of its KV
+// heads (with their query groups): the token's KV heads are split into
+// ranges (as many as there are workers, at most one per head) so that one
+// token alone still keeps every worker busy, and each job walks the
+// token's cached positions once, one KV block at a time, reading the
+// range's part of each cached row (contiguous bytes) for all its heads.
+// The jobs are dealt to the workers in contiguous runs of about equal
+// cost (positions × heads): in a prompt, later tokens attend to more
+// positions than earlier ones.
 type attnTask struct {
 	b      *Backend
 	h      *kvcache.HostStorage
 	q, out *mat
 	layer  int
 	p      *backend.AttnPlan
+	ranges int   // KV head ranges per token
+	cost   []int // (job) cumulative cost of jobs 0..job
+	chunks int   // worker chunks the jobs are dealt into
 	fn     func(lo, hi int)
 }
 
-func (t *attnTask) run(lo, hi int) {
-	p, h, layer := t.p, t.h, t.layer
-	hd, group, bs, kvDim := p.HeadDim, p.Heads/p.KVHeads, p.BlockSize, h.KVDim
+// plan splits the batch into jobs and returns the number of worker
+// chunks to run (fn's loop runs over chunk numbers).
+func (t *attnTask) plan(threads int) int {
+	p := t.p
+	t.ranges = max(1, min(threads, p.KVHeads))
+	jobs := p.N * t.ranges
+	if cap(t.cost) < jobs {
+		t.cost = make([]int, jobs)
+	}
+	t.cost = t.cost[:jobs]
+	sum := 0
+	for j := range t.cost {
+		i, r := j/t.ranges, j%t.ranges
+		heads := (r+1)*p.KVHeads/t.ranges - r*p.KVHeads/t.ranges
+		sum += (int(p.Pos[i]) + 1) * heads
+		t.cost[j] = sum
+	}
+	t.chunks = min(threads, jobs)
+	return t.chunks
+}
+
+// jobs returns the jobs of chunk k of n: those whose cumulative cost ends
+// in (k/n, (k+1)/n] of the total.
+func (t *attnTask) jobs(k, n int) (lo, hi int) {
+	total := t.cost[len(t.cost)-1]
+	bound := func(k int) int {
+		if k == n {
+			return len(t.cost)
+		}
+		limit := total * k / n
+		return sort.Search(len(t.cost), func(j int) bool { return t.cost[j] > limit })
+	}
+	return bound(k), bound(k + 1)
+}
+
+func (t *attnTask) run(k0, k1 int) {
 	sp, _ := t.b.scores.Get().(*[]float32)
 	if sp == nil {
 		sp = new([]float32)
 	}
-	for job := lo; job < hi; job++ {
-		i, g := job/p.KVHeads, job%p.KVHeads
-		qg := t.q.row(i)[g*group*hd : (g+1)*group*hd]    // (head in group, hd)
-		out := t.out.row(i)[g*group*hd : (g+1)*group*hd] // (head in group, hd)
-		npos := int(p.Pos[i]) + 1
-		if cap(*sp) < group*npos {
-			*sp = make([]float32, group*npos)
-		}
-		scores := (*sp)[:group*npos] // (head in group, position)
-		table := p.Tables[i]
-		for j0 := 0; j0 < npos; j0 += bs {
-			rows := min(bs, npos-j0)
-			off := int(table[j0/bs])*bs*kvDim + g*hd // the block's first key, this KV head
-			if h.DType == tensor.F16 {
-				kernels.AttnScoresF16(scores[j0:], npos, qg, group, hd, h.K16[layer][off:], kvDim, rows, p.Scale)
-			} else {
-				kernels.AttnScores(scores[j0:], npos, qg, group, hd, h.K32[layer][off:], kvDim, rows, p.Scale)
-			}
-		}
-		for k := 0; k < group; k++ {
-			kernels.Softmax(scores[k*npos : (k+1)*npos])
-		}
-		clear(out)
-		for j0 := 0; j0 < npos; j0 += bs {
-			rows := min(bs, npos-j0)
-			off := int(table[j0/bs])*bs*kvDim + g*hd
-			if h.DType == tensor.F16 {
-				kernels.AttnValuesF16(out, group, hd, scores[j0:], npos, h.V16[layer][off:], kvDim, rows)
-			} else {
-				kernels.AttnValues(out, group, hd, scores[j0:], npos, h.V32[layer][off:], kvDim, rows)
-			}
+	for k := k0; k < k1; k++ {
+		lo, hi := t.jobs(k, t.chunks)
+		for job := lo; job < hi; job++ {
+			t.job(job, sp)
 		}
 	}
 	t.b.scores.Put(sp)
+}
+
+// job computes attention for one token and one range of KV heads.
+func (t *attnTask) job(job int, sp *[]float32) {
+	p, h, layer := t.p, t.h, t.layer
+	hd, group, bs, kvDim := p.HeadDim, p.Heads/p.KVHeads, p.BlockSize, h.KVDim
+	i, r := job/t.ranges, job%t.ranges
+	g0, g1 := r*p.KVHeads/t.ranges, (r+1)*p.KVHeads/t.ranges // KV heads [g0, g1)
+	npos := int(p.Pos[i]) + 1
+	heads := (g1 - g0) * group
+	if cap(*sp) < heads*npos {
+		*sp = make([]float32, heads*npos)
+	}
+	scores := (*sp)[:heads*npos] // (query head in range, position)
+	table := p.Tables[i]
+	q := t.q.row(i)[g0*group*hd : g1*group*hd]     // (query head in range, hd)
+	out := t.out.row(i)[g0*group*hd : g1*group*hd] // (query head in range, hd)
+	for j0 := 0; j0 < npos; j0 += bs {
+		rows := min(bs, npos-j0)
+		slot := int(table[j0/bs]) * bs // the block's first slot
+		for g := g0; g < g1; g++ {
+			off := slot*kvDim + g*hd // its key for KV head g
+			s := scores[(g-g0)*group*npos+j0:]
+			qg := q[(g-g0)*group*hd : (g-g0+1)*group*hd]
+			if h.DType == tensor.F16 {
+				kernels.AttnScoresF16(s, npos, qg, group, hd, h.K16[layer][off:], kvDim, rows, p.Scale)
+			} else {
+				kernels.AttnScores(s, npos, qg, group, hd, h.K32[layer][off:], kvDim, rows, p.Scale)
+			}
+		}
+	}
+	for k := 0; k < heads; k++ {
+		kernels.Softmax(scores[k*npos : (k+1)*npos])
+	}
+	clear(out)
+	for j0 := 0; j0 < npos; j0 += bs {
+		rows := min(bs, npos-j0)
+		slot := int(table[j0/bs]) * bs
+		for g := g0; g < g1; g++ {
+			off := slot*kvDim + g*hd
+			s := scores[(g-g0)*group*npos+j0:]
+			og := out[(g-g0)*group*hd : (g-g0+1)*group*hd]
+			if h.DType == tensor.F16 {
+				kernels.AttnValuesF16(og, group, hd, s, npos, h.V16[layer][off:], kvDim, rows)
+			} else {
+				kernels.AttnValues(og, group, hd, s, npos, h.V32[layer][off:], kvDim, rows)
+			}
+		}
+	}
 }
