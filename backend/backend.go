@@ -78,6 +78,12 @@ type AttnPlan struct {
 type Backend interface {
 	Name() string
 	Close() error
+	// Err reports the first failure of an earlier operation. Operations
+	// cannot return errors themselves (a GPU backend only records them and
+	// runs them later), so a failure is sticky: later operations do
+	// nothing and Read returns NaNs until the backend is closed. The CPU
+	// backend never fails this way.
+	Err() error
 
 	// Loading.
 	LoadWeight(name string, t tensor.DType, rows, cols int, data []byte) (Weight, error)

@@ -198,13 +198,23 @@ func (m *Model) Forward(s *State, b *Batch, logits []float32) error {
 	// Only the tokens that want logits go through the LM head.
 	nOut := len(s.outRows)
 	if nOut == 0 {
-		return nil
+		return m.err()
 	}
 	be, ss := m.Backend(), &s.stages[len(s.stages)-1]
 	be.Gather(ss.xo, ss.x, s.outRows)
 	be.RMSNorm(ss.xo, ss.xo, m.outNorm, eps, nOut)
 	be.Linear(ss.xo, nOut, backend.Projection{Dst: ss.logits, W: m.output})
 	be.Read(logits, ss.logits, nOut)
+	return m.err()
+}
+
+// err returns the first sticky failure of any of the model's backends.
+func (m *Model) err() error {
+	for _, st := range m.stages {
+		if err := st.be.Err(); err != nil {
+			return fmt.Errorf("model: %s: %w", st.be.Name(), err)
+		}
+	}
 	return nil
 }
 
