@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gollm/gollm/backend/cpu"
 	"github.com/gollm/gollm/batch"
 	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/model"
@@ -27,6 +26,11 @@ type ContextOptions struct {
 	// Threads, when set, gives this context its own pool of CPU workers
 	// (default: the model's).
 	Threads int
+	// GPU, when set, chooses this context's device independently of the
+	// model's (see ModelOptions.GPU): GPUNone runs it on the CPU even if
+	// the model was put on a GPU; GPUCUDA or GPUAuto put a CPU model's
+	// weights on a GPU for this context. Empty: as the model.
+	GPU string
 	// KVType is the KV cache element type: "f16" (default, half the
 	// memory) or "f32".
 	KVType string
@@ -54,7 +58,7 @@ type StepTrace struct {
 type Context struct {
 	model *Model
 	net   *model.Model
-	own   *cpu.Backend // this context's backend, when Threads was given
+	own   *placement // this context's own placement (Threads or GPU given)
 	state *model.State
 	sched *batch.Scheduler
 	opts  ContextOptions
@@ -94,16 +98,35 @@ func (m *Model) NewContext(o ContextOptions) (*Context, error) {
 		return nil, fmt.Errorf("gollm: KV type %q (use f16 or f32)", o.KVType)
 	}
 	c := &Context{model: m, net: m.net, opts: o}
-	if o.Threads > 0 && o.Threads != m.opts.Threads {
-		// Weights are views into the mapping, so a second backend costs
-		// only its worker goroutines.
-		c.own = cpu.New(cpu.Options{Threads: o.Threads, Exact: m.opts.Exact})
-		net, err := model.Load(m.file, c.own, model.Options{RopeScaling: m.opts.RopeScaling})
+	onGPU := m.place.gpuLayers > 0
+	wantGPU := onGPU
+	switch o.GPU {
+	case "":
+	case GPUNone:
+		wantGPU = false
+	case GPUCUDA, GPUAuto:
+		wantGPU = true
+	default:
+		return nil, fmt.Errorf("gollm: GPU option %q (use auto, cuda or none)", o.GPU)
+	}
+	if wantGPU != onGPU || (o.Threads > 0 && o.Threads != m.opts.Threads) {
+		// Weights on the CPU are views into the mapping, so a second CPU
+		// backend costs only its worker goroutines; a GPU gets its own
+		// copy of the weights.
+		mo := m.opts
+		mo.Threads = o.Threads
+		mo.GPU = o.GPU
+		if !wantGPU {
+			mo.GPU = GPUNone
+		}
+		p, err := place(m.file, mo)
 		if err != nil {
-			c.own.Close()
 			return nil, err
 		}
-		c.net = net
+		if p.note != "" && mo.Logf != nil {
+			mo.Logf("%s", p.note)
+		}
+		c.own, c.net = p, p.net
 	}
 	st, err := c.net.NewState(model.StateOptions{Capacity: o.ContextSize, BlockSize: o.BlockSize, KVType: kvType, MaxBatch: o.BatchSize})
 	if err != nil {
@@ -124,7 +147,7 @@ func (m *Model) NewContext(o ContextOptions) (*Context, error) {
 
 func (c *Context) closeBackend() {
 	if c.own != nil {
-		c.own.Close()
+		c.own.close()
 	}
 }
 
@@ -148,6 +171,19 @@ func (c *Context) Model() *Model { return c.model }
 
 // Options returns the options in effect (defaults filled in).
 func (c *Context) Options() ContextOptions { return c.opts }
+
+// Pause holds the context's scheduler before its next step; prompts
+// submitted meanwhile wait. Resume releases them, so that they all start
+// in the same forward step (like node-llama-cpp's "nextCycle" dispatch,
+// which lets the prompts of one Promise.all start together).
+func (c *Context) Pause() { c.sched.Pause() }
+
+// Resume lets a paused context run again.
+func (c *Context) Resume() { c.sched.Resume() }
+
+// Running is the number of prompts or evaluations submitted to the
+// scheduler and not yet finished.
+func (c *Context) Running() int { return c.sched.Running() }
 
 // Steps is the number of forward steps run so far.
 func (c *Context) Steps() int { return c.sched.Steps() }

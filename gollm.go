@@ -29,8 +29,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/gollm/gollm/backend"
-	"github.com/gollm/gollm/backend/cpu"
 	"github.com/gollm/gollm/chat"
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/model"
@@ -61,6 +59,20 @@ type ModelOptions struct {
 	// with a factor and original context, like llama.cpp's
 	// --rope-scaling yarn --rope-scale 4 --yarn-orig-ctx 32768).
 	RopeScaling *model.RopeScaling
+	// GPU chooses the device: GPUAuto (the default: a CUDA GPU when one
+	// is usable, else the CPU), GPUCUDA (a GPU or an error saying why
+	// not: no driver, no device, too little memory, with the numbers) or
+	// GPUNone (the CPU only). The CUDA driver is loaded at run time, so
+	// the same cgo-free binary runs everywhere.
+	GPU string
+	// GPULayers puts only the last GPULayers layers (and the LM head) on
+	// the GPU, the rest on the CPU, for models that do not fit (like
+	// llama.cpp's --n-gpu-layers). 0: as many as fit — all of them when
+	// the model fits.
+	GPULayers int
+	// Logf, when set, receives notices about the placement (such as the
+	// fallback to the CPU under GPUAuto).
+	Logf func(format string, args ...any)
 }
 
 // Model is a loaded GGUF model: weights (mapped from the file), tokenizer
@@ -69,7 +81,7 @@ type Model struct {
 	path  string
 	file  *gguf.File
 	net   *model.Model
-	be    backend.Backend
+	place *placement
 	tok   *tokenizer.Tokenizer
 	tmpl  *chat.Template // nil when the file has none
 	opts  ModelOptions
@@ -95,17 +107,19 @@ func newModel(path string, f *gguf.File, opts ModelOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	be := cpu.New(cpu.Options{Threads: opts.Threads, Exact: opts.Exact})
-	net, err := model.Load(f, be, model.Options{RopeScaling: opts.RopeScaling})
+	p, err := place(f, opts)
 	if err != nil {
-		be.Close()
 		return nil, err
 	}
+	if p.note != "" && opts.Logf != nil {
+		opts.Logf("%s", p.note)
+	}
+	net := p.net
 	if net.Config.Vocab < tok.Vocab() {
-		be.Close()
+		p.close()
 		return nil, fmt.Errorf("gollm: %s: the tokenizer has %d tokens but the embedding only %d rows", path, tok.Vocab(), net.Config.Vocab)
 	}
-	m := &Model{path: path, file: f, net: net, be: be, tok: tok, opts: opts}
+	m := &Model{path: path, file: f, net: net, place: p, tok: tok, opts: opts}
 	m.tmpl, m.tmplE = chat.FromGGUF(f)
 	return m, nil
 }
@@ -113,7 +127,7 @@ func newModel(path string, f *gguf.File, opts ModelOptions) (*Model, error) {
 // Close releases the backend and the file mapping. Contexts of the model
 // must be closed first.
 func (m *Model) Close() error {
-	m.be.Close()
+	m.place.close()
 	return m.file.Close()
 }
 
@@ -138,7 +152,23 @@ func (m *Model) Template() (*chat.Template, error) {
 }
 
 // Backend describes where the model runs.
-func (m *Model) Backend() string { return m.be.Name() }
+func (m *Model) Backend() string {
+	bes, layers := m.net.Backends()
+	if len(bes) == 1 {
+		return bes[0].Name()
+	}
+	s := ""
+	for i, be := range bes {
+		if i > 0 {
+			s += " + "
+		}
+		s += fmt.Sprintf("%s (%d layers)", be.Name(), layers[i])
+	}
+	return s
+}
+
+// GPULayers is the number of layers running on a GPU (0: CPU only).
+func (m *Model) GPULayers() int { return m.place.gpuLayers }
 
 // WeightBytesPerToken is the weight bytes one forward step reads.
 func (m *Model) WeightBytesPerToken() int64 { return m.net.WeightBytesPerToken() }

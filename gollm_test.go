@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 	"sync"
 	"testing"
 
@@ -79,6 +80,8 @@ func TestSeedScenario(t *testing.T) {
 			c1, c2 := NewChatSession(s1, ChatOptions{}), NewChatSession(s2, ChatOptions{})
 			var a1, a2 Response
 			var g errgroup.Group
+			// Start both prompts in the same step, as Promise.all does.
+			c.Pause()
 			g.Go(func() (err error) {
 				a1, err = c1.PromptWithMeta(context.Background(), questions[0], PromptOptions{MaxTokens: 24, Sampling: &greedy})
 				return err
@@ -87,6 +90,8 @@ func TestSeedScenario(t *testing.T) {
 				a2, err = c2.PromptWithMeta(context.Background(), questions[1], PromptOptions{MaxTokens: 24, Sampling: &greedy})
 				return err
 			})
+			waitRunning(t, c, 2)
+			c.Resume()
 			if err := g.Wait(); err != nil {
 				t.Fatal(err)
 			}
@@ -99,18 +104,31 @@ func TestSeedScenario(t *testing.T) {
 					t.Errorf("question %d: %d tokens, want 24", i, len(r.GeneratedIDs))
 				}
 			}
-			shared := 0
+			// Both prompts went into the first step, and every step carried
+			// both sequences until they were done.
 			mu.Lock()
 			defer mu.Unlock()
-			for _, st := range traces {
-				if len(st.Items) == 2 {
-					shared++
+			for i, st := range traces {
+				if len(st.Items) != 2 {
+					t.Errorf("step %d carried %d sequences", i+1, len(st.Items))
 				}
 			}
-			if shared < 20 {
-				t.Errorf("only %d of %d steps carried both sequences", shared, len(traces))
+			if len(traces) != 24 {
+				t.Errorf("%d steps; want 24 (one for both prompts, then one per generated token after the first)", len(traces))
 			}
 		})
+	}
+}
+
+// waitRunning waits until n requests are queued in a paused context.
+func waitRunning(t *testing.T, c *Context, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Running() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d requests were submitted", c.Running(), n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -113,6 +113,7 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	closed  bool
+	paused  bool
 	busy    map[int]bool
 	pending []*active // submitted, not yet taken by the loop
 
@@ -195,6 +196,30 @@ func (s *Scheduler) poke() {
 	}
 }
 
+// Pause stops the scheduler from starting new steps (a step under way
+// finishes); requests submitted meanwhile wait. Together with Running it
+// lets a caller start several requests in the same first step.
+func (s *Scheduler) Pause() {
+	s.mu.Lock()
+	s.paused = true
+	s.mu.Unlock()
+}
+
+// Resume lets the scheduler run steps again.
+func (s *Scheduler) Resume() {
+	s.mu.Lock()
+	s.paused = false
+	s.mu.Unlock()
+	s.poke()
+}
+
+// Running is the number of requests submitted and not yet finished.
+func (s *Scheduler) Running() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.busy)
+}
+
 // Run submits a request and waits for its result.
 func (s *Scheduler) Run(r Request) Result {
 	ch, err := s.Submit(r)
@@ -236,7 +261,7 @@ func (s *Scheduler) loop() {
 		s.mu.Lock()
 		s.active = append(s.active, s.pending...)
 		s.pending = s.pending[:0]
-		closed := s.closed
+		closed, paused := s.closed, s.paused
 		s.mu.Unlock()
 		if closed {
 			for _, a := range s.active {
@@ -244,7 +269,7 @@ func (s *Scheduler) loop() {
 			}
 			return
 		}
-		if len(s.active) == 0 {
+		if len(s.active) == 0 || paused {
 			if s.opts.Idle != nil {
 				s.opts.Idle(s.steps)
 			}

@@ -388,3 +388,32 @@ func TestSubmitErrors(t *testing.T) {
 		t.Errorf("after Close: %v", err)
 	}
 }
+
+// TestPause: requests submitted while paused all start in the same step.
+func TestPause(t *testing.T) {
+	fm := newFake(1000, 10000)
+	s := New(fm, Options{BatchSize: 64})
+	defer s.Close()
+	s.Pause()
+	var chans []<-chan Result
+	got := make([][]int32, 3)
+	for i := 0; i < 3; i++ {
+		ch, err := s.Submit(Request{Seq: i, Tokens: prompt(i, 4), Sample: greedy(3, &got[i])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	if s.Running() != 3 || s.Steps() != 0 {
+		t.Fatalf("paused: %d running, %d steps", s.Running(), s.Steps())
+	}
+	s.Resume()
+	for _, ch := range chans {
+		if r := <-ch; r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if c := composition(fm.batches[0]); !reflect.DeepEqual(c, []string{"0:4", "1:4", "2:4"}) {
+		t.Fatalf("first step %v, want all three prompts", c)
+	}
+}

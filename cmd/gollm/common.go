@@ -51,6 +51,33 @@ func (y *yarnFlags) scaling() (*model.RopeScaling, error) {
 	return s, nil
 }
 
+// gpuFlags are --gpu and --gpu-layers, shared by run, bench and logits.
+type gpuFlags struct {
+	mode   string
+	layers int
+}
+
+func (g *gpuFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.mode, "gpu", "auto", "device: auto (a CUDA GPU when usable, else the CPU), cuda (a GPU or an error) or none")
+	fs.IntVar(&g.layers, "gpu-layers", 0, "with a GPU: run only the last N layers on it (0: as many as fit)")
+}
+
+// apply sets the model options; notices (such as the fallback to the CPU)
+// go to stderr.
+func (g *gpuFlags) apply(o *gollm.ModelOptions, stderr io.Writer) error {
+	switch g.mode {
+	case gollm.GPUAuto, gollm.GPUCUDA, gollm.GPUNone:
+	default:
+		return fmt.Errorf("%w: --gpu is auto, cuda or none, not %q", errUsage, g.mode)
+	}
+	if g.layers < 0 {
+		return fmt.Errorf("%w: --gpu-layers must not be negative", errUsage)
+	}
+	o.GPU, o.GPULayers = g.mode, g.layers
+	o.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "gollm: "+format+"\n", args...) }
+	return nil
+}
+
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))

@@ -33,6 +33,8 @@ func logitsCmd(args []string, stdout, stderr io.Writer) error {
 	kvType := fs.String("kv-type", "f32", "KV cache element type: f32 or f16")
 	var yarn yarnFlags
 	yarn.register(fs)
+	var gpu gpuFlags
+	gpu.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +51,11 @@ func logitsCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := gollm.LoadModel(*modelPath, gollm.ModelOptions{Threads: *threads, Exact: *exact, RopeScaling: rope})
+	mo := gollm.ModelOptions{Threads: *threads, Exact: *exact, RopeScaling: rope}
+	if err := gpu.apply(&mo, stderr); err != nil {
+		return err
+	}
+	m, err := gollm.LoadModel(*modelPath, mo)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gollm/gollm"
@@ -46,6 +47,7 @@ type runFlags struct {
 	seed                                      int64
 	jsonOut, trace, raw, exact, noLive        bool
 	yarn                                      yarnFlags
+	gpu                                       gpuFlags
 }
 
 type multiFlag []string
@@ -79,6 +81,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.exact, "exact", false, "compute in float32 instead of 8-bit activations (slower)")
 	fs.BoolVar(&f.noLive, "no-live", false, "in a terminal, stream labelled lines instead of the live view")
 	f.yarn.register(fs)
+	f.gpu.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -123,7 +126,11 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := gollm.LoadModel(path, gollm.ModelOptions{Threads: f.threads, Exact: f.exact, RopeScaling: rope})
+	mo := gollm.ModelOptions{Threads: f.threads, Exact: f.exact, RopeScaling: rope}
+	if err := f.gpu.apply(&mo, stderr); err != nil {
+		return err
+	}
+	m, err := gollm.LoadModel(path, mo)
 	if err != nil {
 		return err
 	}
@@ -212,6 +219,11 @@ func runPrompts(m *gollm.Model, f runFlags, prompts []string, params sample.Para
 	if isTerminal(stderr) && !f.jsonOut && !f.noLive && !f.trace {
 		live = newLiveView(stderr, f.seqs, f.think == "show")
 	}
+	// Hold the scheduler until every worker has submitted its first
+	// prompt, so they all start in the same step (as Promise.all's
+	// prompts do in node-llama-cpp).
+	c.Pause()
+	var failed atomic.Int32
 	answers := make([]answer, len(prompts))
 	next := f.seqs // worker w answers prompt w first, then the next unanswered one
 	take := func() int {
@@ -251,6 +263,7 @@ func runPrompts(m *gollm.Model, f runFlags, prompts []string, params sample.Para
 					},
 				})
 				if err != nil {
+					failed.Add(1)
 					return fmt.Errorf("sequence %d, prompt %q: %w", label, prompts[i], err)
 				}
 				secs := time.Since(t0).Seconds()
@@ -264,6 +277,10 @@ func runPrompts(m *gollm.Model, f runFlags, prompts []string, params sample.Para
 			return nil
 		})
 	}
+	for deadline := time.Now().Add(2 * time.Second); c.Running() < min(f.seqs, len(prompts)) && failed.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Microsecond)
+	}
+	c.Resume()
 	err = g.Wait()
 	wall := time.Since(start).Seconds()
 	if live != nil {

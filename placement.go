@@ -1,0 +1,182 @@
+package gollm
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/gollm/gollm/backend"
+	"github.com/gollm/gollm/backend/cpu"
+	"github.com/gollm/gollm/backend/cuda"
+	"github.com/gollm/gollm/gguf"
+	"github.com/gollm/gollm/model"
+	"github.com/gollm/gollm/tensor"
+)
+
+// GPU choices for ModelOptions.GPU and ContextOptions.GPU.
+const (
+	GPUAuto = "auto" // a CUDA GPU when one is usable, else the CPU (with a notice)
+	GPUCUDA = "cuda" // a CUDA GPU, or an error saying why not
+	GPUNone = "none" // the CPU only
+)
+
+// placement is where a model's layers run.
+type placement struct {
+	net       *model.Model
+	backends  []backend.Backend // to close, CPU first
+	gpuLayers int
+	note      string // how the choice was made, for the user
+}
+
+func (p *placement) close() {
+	for _, be := range p.backends {
+		be.Close()
+	}
+}
+
+// gpuOpen is cuda.New, replaceable in tests.
+var gpuOpen = func() (gpuBackend, error) { return cuda.New(cuda.Options{}) }
+
+// gpuBackend is what placement needs of the CUDA backend.
+type gpuBackend interface {
+	backend.Backend
+	MemInfo() (free, total int64, err error)
+}
+
+// place loads the model onto the CPU, a GPU or both, following
+// o.GPU and o.GPULayers.
+func place(f *gguf.File, o ModelOptions) (*placement, error) {
+	mode := o.GPU
+	if mode == "" {
+		mode = GPUAuto
+	}
+	if mode != GPUAuto && mode != GPUCUDA && mode != GPUNone {
+		return nil, fmt.Errorf("gollm: GPU option %q (use auto, cuda or none)", o.GPU)
+	}
+	if o.GPULayers < 0 {
+		return nil, fmt.Errorf("gollm: GPULayers %d must not be negative", o.GPULayers)
+	}
+	cpuBE := cpu.New(cpu.Options{Threads: o.Threads, Exact: o.Exact})
+	p := &placement{backends: []backend.Backend{cpuBE}}
+	onCPU := func(note string) (*placement, error) {
+		net, err := model.Load(f, cpuBE, model.Options{RopeScaling: o.RopeScaling})
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.net, p.note = net, note
+		return p, nil
+	}
+	if mode == GPUNone {
+		return onCPU("")
+	}
+	fail := func(err error) (*placement, error) {
+		if mode == GPUCUDA {
+			p.close()
+			return nil, err
+		}
+		return onCPU(fmt.Sprintf("no GPU used (%v); running on the CPU", err))
+	}
+	if o.Exact {
+		return fail(fmt.Errorf("the exact float32 mode runs on the CPU only"))
+	}
+	cfg, err := model.ReadConfig(f)
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	gpu, err := gpuOpen()
+	if err != nil {
+		return fail(err)
+	}
+	p.backends = append(p.backends, gpu)
+	n, err := gpuLayers(f, cfg, gpu, o.GPULayers)
+	if err != nil {
+		gpu.Close()
+		p.backends = p.backends[:1]
+		return fail(err)
+	}
+	net, err := model.Load(f, cpuBE, model.Options{RopeScaling: o.RopeScaling, Offload: gpu, OffloadLayers: n})
+	if err != nil {
+		gpu.Close()
+		p.backends = p.backends[:1]
+		return fail(err)
+	}
+	p.net, p.gpuLayers = net, n
+	if n < cfg.Layers {
+		p.note = fmt.Sprintf("%d of %d layers on %s, the rest on the CPU", n, cfg.Layers, gpu.Name())
+	}
+	return p, nil
+}
+
+var layerTensor = regexp.MustCompile(`^blk\.(\d+)\.`)
+
+// gpuLayers decides how many of the last layers go to the GPU: all of
+// them (and the embedding table) when the model fits with a default-size
+// KV cache and scratch, else as many as fit; or exactly want when set.
+func gpuLayers(f *gguf.File, cfg model.Config, gpu gpuBackend, want int) (int, error) {
+	free, total, err := gpu.MemInfo()
+	if err != nil {
+		return 0, err
+	}
+	perLayer := make([]int64, cfg.Layers) // weight bytes of each layer
+	var head, embd int64                  // the LM head (+ output norm), the embedding table
+	tied := true
+	for _, t := range f.Tensors() {
+		if t.Name == "output.weight" {
+			tied = false
+		}
+	}
+	for _, t := range f.Tensors() {
+		rows, cols := 1, int(t.Shape[0])
+		if len(t.Shape) > 1 {
+			rows = int(t.Shape[1])
+		}
+		size := t.Size
+		if t.Type != tensor.F32 || len(t.Shape) > 1 {
+			if b, err := cuda.WeightBytes(t.Type, rows, cols); err == nil {
+				size = b
+			}
+		}
+		switch m := layerTensor.FindStringSubmatch(t.Name); {
+		case m != nil:
+			if i, _ := strconv.Atoi(m[1]); i < cfg.Layers {
+				perLayer[i] += size
+			}
+		case t.Name == "token_embd.weight":
+			embd = size
+			if tied {
+				head += size
+			}
+		default:
+			head += size
+		}
+	}
+	// A default context: 4096 tokens of F16 KV for the offloaded layers,
+	// and the scratch of a 512-token step.
+	kvPerLayer := cuda.KVBytes(tensor.F16, 1, cfg.KVDim, 16, DefaultContextSize/16)
+	scratch := cuda.ScratchBytes(cuda.Shape{Embd: cfg.Embd, QDim: cfg.QDim, KVDim: cfg.KVDim, FF: cfg.FF, Vocab: cfg.Vocab}, DefaultBatchSize)
+	need := func(n int) cuda.Need {
+		w := head
+		for _, b := range perLayer[cfg.Layers-n:] {
+			w += b
+		}
+		if n == cfg.Layers && !tied {
+			w += embd // everything on the GPU: the embedding lookup too
+		}
+		return cuda.Need{Weights: w, KV: int64(n) * kvPerLayer, Scratch: scratch}
+	}
+	if want > 0 {
+		n := min(want, cfg.Layers)
+		if err := cuda.Plan(need(n), free, total); err != nil {
+			return 0, fmt.Errorf("%d layers on the GPU: %w", n, err)
+		}
+		return n, nil
+	}
+	for n := cfg.Layers; n > 0; n-- {
+		if cuda.Plan(need(n), free, total) == nil {
+			return n, nil
+		}
+	}
+	return 0, cuda.Plan(need(1), free, total) // not even one layer: say why
+}

@@ -1,0 +1,133 @@
+package gollm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gollm/gollm/backend/cpu"
+	"github.com/gollm/gollm/backend/cuda"
+	"github.com/gollm/gollm/internal/testdata"
+)
+
+// fakeGPU is a CPU backend that claims to be a GPU with some free memory,
+// so the placement logic can be tested without one.
+type fakeGPU struct {
+	*cpu.Backend
+	free, total int64
+}
+
+func (g *fakeGPU) Name() string                           { return "fake GPU" }
+func (g *fakeGPU) MemInfo() (free, total int64, err error) { return g.free, g.total, nil }
+
+func withFakeGPU(t *testing.T, free int64, openErr error) {
+	t.Helper()
+	old := gpuOpen
+	gpuOpen = func() (gpuBackend, error) {
+		if openErr != nil {
+			return nil, openErr
+		}
+		return &fakeGPU{Backend: cpu.New(cpu.Options{Threads: 1}), free: free, total: 1 << 30}, nil
+	}
+	t.Cleanup(func() { gpuOpen = old })
+}
+
+func TestPlacement(t *testing.T) {
+	path := testdata.Path("models", "qwen3-tiny-mixed.gguf")
+	// The fixture's weights are a few MB, a layer's default KV cache 4 MiB
+	// and the scratch 8.5 MiB; cuda.Reserve keeps 266 MiB of the fake 1 GiB
+	// back. So "plenty" is 1 GiB and "tight" leaves room for some layers.
+	const gib = int64(1) << 30
+	reserve := cuda.Reserve(gib)
+	cases := []struct {
+		name     string
+		mode     string
+		layers   int
+		free     int64
+		openErr  error
+		wantGPU  int
+		wantErr  error
+		wantNote string
+	}{
+		{"none", GPUNone, 0, gib, nil, 0, nil, ""},
+		{"auto, plenty", GPUAuto, 0, gib, nil, 4, nil, ""},
+		{"auto, explicit layers", GPUAuto, 2, gib, nil, 2, nil, "2 of 4 layers on fake GPU"},
+		{"auto, more layers than the model has", GPUAuto, 9, gib, nil, 4, nil, ""},
+		{"auto, tight: as many as fit", GPUAuto, 0, reserve + 20<<20, nil, 0, nil, ""}, // checked below: 0 < n < 4
+		{"auto, no driver", GPUAuto, 0, 0, cuda.ErrNoDriver, 0, nil, "no GPU used"},
+		{"cuda, no driver", GPUCUDA, 0, 0, cuda.ErrNoDriver, 0, cuda.ErrNoDriver, ""},
+		{"cuda, too little memory", GPUCUDA, 0, 1 << 20, nil, 0, cuda.ErrOutOfMemory, ""},
+		{"auto, too little memory", GPUAuto, 0, 1 << 20, nil, 0, nil, "running on the CPU"},
+		{"cuda, explicit layers that do not fit", GPUCUDA, 4, reserve + 1<<20, nil, 0, cuda.ErrOutOfMemory, ""},
+	}
+	ref := loadFixture(t, "qwen3-tiny-mixed")
+	want := solo(t, ref, questions[0], 6)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			withFakeGPU(t, tc.free, tc.openErr)
+			var notes []string
+			m, err := LoadModel(path, ModelOptions{GPU: tc.mode, GPULayers: tc.layers,
+				Logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }})
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), "MiB free of 1.0 GiB") && !errors.Is(err, cuda.ErrNoDriver) {
+					t.Errorf("error should give the numbers: %v", err)
+				}
+				return
+			}
+			defer m.Close()
+			if tc.name == "auto, tight: as many as fit" {
+				if m.GPULayers() < 1 || m.GPULayers() > 3 {
+					t.Errorf("tight memory: %d layers on the GPU, want a partial offload", m.GPULayers())
+				}
+			} else if m.GPULayers() != tc.wantGPU {
+				t.Errorf("%d layers on the GPU, want %d (%s)", m.GPULayers(), tc.wantGPU, m.Backend())
+			}
+			if tc.wantNote != "" && !strings.Contains(strings.Join(notes, "\n"), tc.wantNote) {
+				t.Errorf("notes %q lack %q", notes, tc.wantNote)
+			}
+			// Wherever it runs, the answer is the same (the fake GPU
+			// computes like the CPU).
+			got := solo(t, m, questions[0], 6)
+			if !slices.Equal(got.GeneratedIDs, want.GeneratedIDs) {
+				t.Errorf("answer %v, CPU-only %v", got.GeneratedIDs, want.GeneratedIDs)
+			}
+		})
+	}
+}
+
+// TestContextGPUOverride: a context can run on the CPU while the model is
+// on the GPU, and the other way round.
+func TestContextGPUOverride(t *testing.T) {
+	withFakeGPU(t, 1<<30, nil)
+	m, err := LoadModel(testdata.Path("models", "qwen3-tiny-q6k.gguf"), ModelOptions{GPU: GPUCUDA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := newContext(t, m, ContextOptions{GPU: GPUNone, ContextSize: 256})
+	if c.net == m.net || c.own == nil || c.own.gpuLayers != 0 {
+		t.Fatal("GPU none should give the context its own CPU placement")
+	}
+	seq, _ := c.Sequence()
+	if _, err := seq.Generate(context.Background(), []int32{1, 2, 3}, GenerateOptions{MaxTokens: 2, Sampling: &greedy}); err != nil {
+		t.Fatal(err)
+	}
+	cpuModel, err := LoadModel(testdata.Path("models", "qwen3-tiny-q6k.gguf"), ModelOptions{GPU: GPUNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpuModel.Close()
+	c2 := newContext(t, cpuModel, ContextOptions{GPU: GPUNone, ContextSize: 256})
+	if c2.own != nil {
+		t.Fatal("a CPU model's context with GPU none needs no placement of its own")
+	}
+	if _, err := m.NewContext(ContextOptions{GPU: "tpu"}); err == nil {
+		t.Fatal("unknown GPU option must fail")
+	}
+}
