@@ -7,9 +7,9 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"time"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gollm/gollm/internal/testdata"
 	"github.com/gollm/gollm/sample"

@@ -20,7 +20,7 @@ type fakeGPU struct {
 	free, total int64
 }
 
-func (g *fakeGPU) Name() string                           { return "fake GPU" }
+func (g *fakeGPU) Name() string                            { return "fake GPU" }
 func (g *fakeGPU) MemInfo() (free, total int64, err error) { return g.free, g.total, nil }
 
 func withFakeGPU(t *testing.T, free int64, openErr error) {
