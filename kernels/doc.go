@@ -47,7 +47,13 @@
 //   - avx2: Q6_K×Q8_K in AVX2 assembly (256-bit), the rest generic.
 //   - avx512vnni (AVX-512 F/BW/VL/VNNI + F16C): Q6_K, Q4_K, Q5_K ×Q8_K,
 //     Q8_0 and Q4_0 ×Q8_0, the F32/F16/BF16 dot products (both modes), Dot,
-//     DotF16, Axpy, AxpyF16 and the F16 conversions.
+//     DotF16, Axpy, AxpyF16, the F16 conversions, the attention kernels
+//     (attn.go), RMSNorm, SwiGLU, Softmax, RoPE, Scale and ExpVec.
+//   - amx (avx512vnni plus AMX-INT8, where the OS grants the tiles): the
+//     Q6_K × Q8_K product on tiles for 16 rows × 16 or more tokens at a
+//     time (amx_amd64.s explains how the block scales are folded into the
+//     tiles so that every block's integer sum is exact); fewer tokens go
+//     through the avx512vnni kernel.
 //
 // The quantized kernels work on one weight row and up to 8 tokens per
 // call: each weight block is unpacked once into bytes (in registers) and

@@ -18,6 +18,9 @@ func archImpls() []*Impl {
 	}
 	if hasAVX512VNNI() {
 		list = append(list, newAVX512())
+		if hasAMX() {
+			list = append(list, newAMX(list[len(list)-1]))
+		}
 	}
 	return list
 }
