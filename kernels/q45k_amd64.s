@@ -196,6 +196,9 @@ block4:
 	PREFETCHT0 2048(SI) // weights ~12 blocks ahead (see q6k_amd64.s)
 	PREFETCHT0 2112(SI)
 	PREFETCHT0 2176(SI)
+	PREFETCHT1 8192(SI) // and ~50 blocks ahead into L2
+	PREFETCHT1 8256(SI)
+	PREFETCHT1 8320(SI)
 	SCALES(4)
 	// qs[0:64] at 16: low nibbles are values 0..31 and 64..95, high
 	// nibbles 32..63 and 96..127; regroup into natural 64-value chunks.
@@ -234,6 +237,9 @@ block5:
 	PREFETCHT0 2048(SI) // weights ~12 blocks ahead (see q6k_amd64.s)
 	PREFETCHT0 2112(SI)
 	PREFETCHT0 2176(SI)
+	PREFETCHT1 8192(SI) // and ~50 blocks ahead into L2
+	PREFETCHT1 8256(SI)
+	PREFETCHT1 8320(SI)
 	SCALES(4)
 	VBROADCASTI64X4 16(SI), Z11 // qh[0:32] in both halves
 	// Half 0: qs[0:64] at 48.

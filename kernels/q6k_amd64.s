@@ -102,13 +102,21 @@ zero:
 	JNZ  zero
 
 block:
-	// Ask for the weights about 10 blocks ahead (rows are contiguous, so
-	// this runs on into the next rows): more memory requests in flight
-	// than the hardware prefetcher alone keeps for this access pattern.
+	// Ask for the weights about 10 blocks ahead into L1 and 40 blocks
+	// ahead into L2 (rows are contiguous, so this runs on into the next
+	// rows): more memory requests in flight than the hardware prefetchers
+	// alone keep for this access pattern. With the L2 requests a matrix-
+	// vector product streams from memory as fast as StreamRead does
+	// (BenchmarkMatVecModel vs BenchmarkMemBandwidth; without them it
+	// reached about 80% on 2 threads, without any prefetch about 67%).
 	PREFETCHT0 2048(SI)
 	PREFETCHT0 2112(SI)
 	PREFETCHT0 2176(SI)
 	PREFETCHT0 2240(SI)
+	PREFETCHT1 8192(SI)
+	PREFETCHT1 8256(SI)
+	PREFETCHT1 8320(SI)
+	PREFETCHT1 8384(SI)
 	// Unpack the 256 values. Half 0: ql[0:64] at 0, qh[0:32] at 128.
 	VMOVDQU64       0(SI), Z9
 	VBROADCASTI64X4 128(SI), Z10

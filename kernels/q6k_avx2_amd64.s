@@ -124,6 +124,10 @@ block:
 	PREFETCHT0 2112(SI)
 	PREFETCHT0 2176(SI)
 	PREFETCHT0 2240(SI)
+	PREFETCHT1 8192(SI) // and ~40 blocks ahead into L2
+	PREFETCHT1 8256(SI)
+	PREFETCHT1 8320(SI)
+	PREFETCHT1 8384(SI)
 	// First half, plus the -32*sum sc*bsum correction of the whole block.
 	HALF(0, 128, 0)
 	VPMOVSXBW 192(SI), Y13
