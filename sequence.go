@@ -38,6 +38,7 @@ func (s *Sequence) Tokens() []int32 {
 }
 
 // Close gives the sequence's KV blocks and its slot back to the context.
+// It waits for a generation under way on the sequence to end.
 func (s *Sequence) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,13 +154,14 @@ func (s *Sequence) Generate(ctx context.Context, prompt []int32, o GenerateOptio
 	start := time.Now()
 	var first time.Time
 	finish := ""
+	var sampleErr error
 	sampler := func(logits []float32) (int32, bool) {
 		if o.OnLogits != nil {
 			o.OnLogits(logits)
 		}
 		id, err := smp.TrySample(logits)
 		if err != nil {
-			finish = FinishError
+			finish, sampleErr = FinishError, err
 			return 0, true
 		}
 		if len(g.Tokens) == 0 {
@@ -196,7 +198,7 @@ func (s *Sequence) Generate(ctx context.Context, prompt []int32, o GenerateOptio
 	switch {
 	case res.Err == nil:
 		g.FinishReason = finish
-		return g, nil
+		return g, sampleErr
 	case ctx.Err() != nil && errors.Is(res.Err, ctx.Err()):
 		g.FinishReason = FinishCancel
 		s.ctx.state.KV.Truncate(kvcache.SeqID(s.id), keep)
