@@ -379,3 +379,17 @@ func TestLogits(t *testing.T) {
 		t.Fatal("out-of-vocabulary token must fail")
 	}
 }
+
+// TestSamplerError: a sampling failure (here a logit bias for a token the
+// vocabulary lacks) ends generation with that error, not silently.
+func TestSamplerError(t *testing.T) {
+	m := loadFixture(t, "qwen3-tiny-q6k")
+	c := newContext(t, m, ContextOptions{ContextSize: 64})
+	seq, _ := c.Sequence()
+	p := sample.GreedyParams()
+	p.LogitBias = map[int32]float32{99999: 1}
+	g, err := seq.Generate(context.Background(), []int32{1, 2, 3}, GenerateOptions{MaxTokens: 4, Sampling: &p})
+	if !errors.Is(err, sample.ErrInvalidParams) || g.FinishReason != FinishError {
+		t.Fatalf("err %v, finish %q", err, g.FinishReason)
+	}
+}
