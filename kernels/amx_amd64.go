@@ -30,14 +30,20 @@ import (
 // amxMinTokens is the fewest tokens for which the tile kernel is used:
 // below it, unpacking each weight block into tiles costs more than the
 // AVX-512 kernel's per-token work.
-const amxMinTokens = 16
+var amxMinTokens = 16
 
 //go:noescape
-func amxQ6K(w *byte, wrb, nb int, act *byte, arb, n int, tail *byte, dst *float32, dstStride int, scratch *byte)
+func amxPackQ8K(src *byte, arb, nb int, dst *byte)
 
-// amxScratchBytes is the room amxQ6K needs for its tiles and the
-// accumulators of n tokens (see amx_amd64.s).
-func amxScratchBytes(n int) int { return 12352 + 64*n }
+//go:noescape
+func amxQ6K(w *byte, wrb, nb int, packed *byte, ntiles int, dst *float32, dstStride, n int, scratch *byte)
+
+// Sizes (see amx_amd64.s): a packed token tile holds 4160 bytes per block
+// (4 B tiles and the 16 tokens' da); amxQ6K's scratch holds the A tiles,
+// the C tiles and the accumulators of 16 rows × ntiles·16 tokens.
+const amxPackedBlock = 4160
+
+func amxScratchBytes(ntiles int) int { return 12416 + 16*64*ntiles }
 
 // hasAMX reports whether the CPU has AMX-INT8 (besides what the AVX-512
 // implementation needs) and the OS lets this process use the tiles.
@@ -52,40 +58,55 @@ func newAMX(avx512 *Impl) *Impl {
 	return im
 }
 
-// amxBufs recycles scratch buffers: tiles, and a zero-padded copy of the
-// last tokens when their count is not a multiple of 32.
+// amxBufs recycles the buffers of matQ6KAMX (*amxBuf).
 var amxBufs sync.Pool
 
+type amxBuf struct {
+	packed  []byte // (tile, block) B tiles and da, see amxPackQ8K
+	scratch []byte
+	pad     []byte // 16 token rows: the last partial tile, zero-padded
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+// matQ6KAMX: the activations are packed into B tiles once (16 tokens a
+// tile, an even number of tiles, missing tokens zero), then each group of
+// 16 rows runs through amxQ6K; rows left over (fewer than 16) take the
+// AVX-512 kernel.
 func matQ6KAMX(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
 	if n < amxMinTokens || r1-r0 < 16 {
 		matQ6KAVX512(dst, dstStride, w, act, n, cols, r0, r1)
 		return
 	}
-	wrb, arb := rowBytes(tensor.Q6_K, cols), rowBytes(tensor.Q8_K, cols)
-	rem := n % 32
-	tiles := amxScratchBytes(n)
-	need := tiles
-	if rem != 0 {
-		need += 32 * arb
+	wrb, arb, nb := rowBytes(tensor.Q6_K, cols), rowBytes(tensor.Q8_K, cols), cols/256
+	ntiles := (n + 15) / 16
+	ntiles += ntiles % 2
+	b, _ := amxBufs.Get().(*amxBuf)
+	if b == nil {
+		b = new(amxBuf)
 	}
-	bp, _ := amxBufs.Get().(*[]byte)
-	if bp == nil || cap(*bp) < need {
-		b := make([]byte, need)
-		bp = &b
-	}
-	buf := (*bp)[:need]
-	var tail *byte
-	if rem != 0 {
-		t := buf[tiles:]
-		copy(t, act[(n-rem)*arb:n*arb])
-		clear(t[rem*arb:])
-		tail = &t[0]
+	b.packed = grow(b.packed, ntiles*nb*amxPackedBlock)
+	b.scratch = grow(b.scratch, amxScratchBytes(ntiles))
+	b.pad = grow(b.pad, 16*arb)
+	for t := 0; t < ntiles; t++ {
+		src := act[min(16*t, n)*arb:]
+		if 16*t+16 > n { // a partial or empty tile: pad with zero rows
+			clear(b.pad)
+			copy(b.pad, src[:max(0, n-16*t)*arb])
+			src = b.pad
+		}
+		amxPackQ8K(&src[0], arb, nb, &b.packed[t*nb*amxPackedBlock])
 	}
 	r := r0
 	for ; r+16 <= r1; r += 16 {
-		amxQ6K(&w[r*wrb], wrb, cols/256, &act[0], arb, n, tail, &dst[r], dstStride, &buf[0])
+		amxQ6K(&w[r*wrb], wrb, nb, &b.packed[0], ntiles, &dst[r], dstStride, n, &b.scratch[0])
 	}
-	amxBufs.Put(bp)
+	amxBufs.Put(b)
 	if r < r1 {
 		matQ6KAVX512(dst, dstStride, w, act, n, cols, r, r1)
 	}

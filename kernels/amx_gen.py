@@ -43,7 +43,7 @@ tilerelease = '\t' + b(0xC4, 0xE2, 0x78, 0x49, 0xC0) + '\t// TILERELEASE'
 
 out = []
 w = out.append
-w('''//go:build !purego
+w("""//go:build !purego
 
 #include "textflag.h"
 
@@ -53,35 +53,29 @@ w('''//go:build !purego
 // kernels/amx_gen.py); the AMX instructions are written as bytes, each
 // with its Intel syntax alongside.
 //
-// One call computes 16 weight rows × n tokens (see amxQ6K in amx_amd64.go
-// for the arguments).
+// Tiles:
 //
-//  1. For each 256-value block of the 16 rows, the weights are unpacked and multiplied by their group scales,
-//     w = (q - 32)·scale (q 0..63, scale -128..127, so |w| <= 4096: 16
-//     bits), and split into bytes w = 256·hi + lo (lo 0..255 unsigned,
-//     hi -16..16 signed). Each of the 4 runs of 64 values ("k-steps") of
-//     lo and of hi becomes a B tile: B[r][4m+j] = w_m[64k + 4r + j] (the
-//     layout TDPB*D wants: 4 consecutive values of a row side by side,
-//     rows across), which is a 16×16 transpose of 32-bit words.
-//  2. Then for 32 tokens at a time (two tiles of 16):
-//     the A tiles are the tokens' Q8_K values themselves (16 rows of 64
-//     bytes, loaded straight from the activation rows), and
-//        Clo += A·Blo (TDPBSUD: signed × unsigned)
-//        Chi += A·Bhi (TDPBSSD: signed × signed)
-//     over the 4 k-steps give isum = 256·Chi + Clo = sum (q-32)·scale·a
-//     for the block, exactly the reference's integer (ref_dot.go).
-//  3. Per (token, row): acc += float32(float32(da·dw) · float32(isum)),
-//     the reference's float operations in the reference's order (blocks
-//     one after the other), 16 rows at a time, in an accumulator per
-//     token that goes to dst after the last block.
+//   - A (16 weight rows × 64 values): for each 256-value block of the 16
+//     rows, the weights are unpacked and multiplied by their group
+//     scales, w = (q - 32)·scale (q 0..63, scale -128..127, so |w| <= 4096:
+//     16 bits), and split into bytes w = 256·hi + lo (lo 0..255 unsigned,
+//     hi -16..16 signed). Each run of 64 values (a "k-step", 4 per block)
+//     of lo and of hi is an A tile, rows as they come.
+//   - B (64 values × 16 tokens): the tokens' Q8_K values, rearranged once
+//     per product by amxPackQ8K so that B[r][4t+j] = a_t[64k + 4r + j]
+//     (4 consecutive values of a token side by side, tokens across: the
+//     layout TDPB*D reads its second operand in), a 16×16 transpose of
+//     32-bit words per k-step. The 16 tokens' block scales da follow.
+//   - C (16 rows × 16 tokens, int32): over the 4 k-steps of a block,
+//        Clo += Alo·B (TDPBUSD: unsigned × signed)
+//        Chi += Ahi·B (TDPBSSD: signed × signed)
+//     so that isum = 256·Chi + Clo = sum (q-32)·scale·a for the block,
+//     exactly the reference's integer (ref_dot.go).
 //
-// The block's B tiles (8 KiB) stay in the L1 cache while all tokens pass;
-// the activations stream from the L2 cache.
-//
-// Scratch (amxScratchBytes(n)): B tiles at 0 (lo k-steps 0..3, then hi
-// at 4096), the stored C tiles at 8192 (Clo for tokens 0..31 at 8192 +
-// 64t, Chi at 10240 + 64t), the 16 rows' dw halves at 12288, and the
-// accumulators from 12352 (token t's 16 rows at 12352 + 64t).
+// Then per (row, token): acc += float32(float32(da·dw) · float32(isum)),
+// the reference's float operations in the reference's order (blocks one
+// after the other). Tokens go two tiles (32 tokens) at a time: 4 C tiles,
+// 2 A tiles and 2 B tiles fill the 8 tile registers.
 
 // Tile configuration: palette 1, tiles 0..7 all 16 rows × 64 bytes.
 DATA amxCfg<>+0(SB)/8, $1
@@ -96,14 +90,14 @@ GLOBL amxCfg<>(SB), RODATA|NOPTR, $64
 
 // VPERMW indexes: vector c (values 32c..32c+31) takes scale 2c for its
 // first 16 words and 2c+1 for the last 16.
-''')
+""")
 for c in range(8):
     for q in range(8):
         words = [2*c + (1 if (q*4 + i) >= 16 else 0) for i in range(4)]
         val = sum(wd << (16*i) for i, wd in enumerate(words))
         w('DATA amxScalePerm<>+%d(SB)/8, $0x%016x' % (c*64 + q*8, val))
 w('GLOBL amxScalePerm<>(SB), RODATA|NOPTR, $512')
-w('''
+w("""
 DATA amxConst<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
 DATA amxConst<>+8(SB)/8, $0x3030303030303030
 DATA amxConst<>+16(SB)/8, $0x0004000400040004
@@ -147,28 +141,12 @@ GLOBL amxConst<>(SB), RODATA|NOPTR, $56
 	VPSRAW    $8, Z4, Z4 \\
 	VPMOVWB   Z4, 4096+off(DI)
 
-// TRANSPOSE(base): the 16 rows of 16 dwords at base (64 bytes apart) are
-// transposed in place: dword j of row i goes to dword i of row j.
-// Stage 1 interleaves dwords of row pairs, stage 2 qwords of those, so
-// that register 4a+c holds, in 128-bit lane L, column 4L+c of rows
-// 4a..4a+3; stage 3 gathers the four lanes of each column.
-#define TRANSPOSE(base) \\
-	VMOVDQU32 0(base), Z0 \\
-	VMOVDQU32 64(base), Z1 \\
-	VMOVDQU32 128(base), Z2 \\
-	VMOVDQU32 192(base), Z3 \\
-	VMOVDQU32 256(base), Z4 \\
-	VMOVDQU32 320(base), Z5 \\
-	VMOVDQU32 384(base), Z6 \\
-	VMOVDQU32 448(base), Z7 \\
-	VMOVDQU32 512(base), Z8 \\
-	VMOVDQU32 576(base), Z9 \\
-	VMOVDQU32 640(base), Z10 \\
-	VMOVDQU32 704(base), Z11 \\
-	VMOVDQU32 768(base), Z12 \\
-	VMOVDQU32 832(base), Z13 \\
-	VMOVDQU32 896(base), Z14 \\
-	VMOVDQU32 960(base), Z15 \\''')
+// TRANSPOSE16(base): Z0..Z15 hold 16 rows of 16 dwords; row j of the
+// transpose (dword j of every row) is stored at base + 64·j. Stage 1
+// interleaves dwords of row pairs, stage 2 qwords of those, so that
+// register 4a+c holds, in 128-bit lane L, column 4L+c of rows 4a..4a+3;
+// stage 3 gathers the four lanes of each column.
+#define TRANSPOSE16(base) \\""")
 for i in range(8):
     w('\tVPUNPCKLDQ Z%d, Z%d, Z%d \\' % (2*i+1, 2*i, 16+2*i))
     w('\tVPUNPCKHDQ Z%d, Z%d, Z%d \\' % (2*i+1, 2*i, 17+2*i))
@@ -195,20 +173,73 @@ for c in range(4):
     w('\tVMOVDQU32 Z23, %d(base)%s' % (64*(12+c), last))
 
 w("""
-// func amxQ6K(w *byte, wrb, nb int, act *byte, arb, n int, tail *byte, dst *float32, dstStride int, scratch *byte)
-TEXT ·amxQ6K(SB), NOSPLIT, $0-80
+// LOAD16(base, stride): Z0..Z15 = the 64 bytes at base + i·stride.
+#define LOAD16(base, stride) \\
+	MOVQ base, R8 \\""")
+for i in range(16):
+    w('\tVMOVDQU32 (R8), Z%d \\' % i)
+    w('\tADDQ stride, R8%s' % (' \\' if i < 15 else ''))
+
+w("""
+// func amxPackQ8K(src *byte, arb, nb int, dst *byte)
+// Packs 16 tokens' Q8_K rows (src, arb bytes apart) into B tiles: for
+// block b, dst + 4160·b holds the 4 k-steps' tiles (1024 bytes each) and
+// then the 16 tokens' da (float32).
+TEXT ·amxPackQ8K(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), SI
+	MOVQ arb+8(FP), R11
+	MOVQ nb+16(FP), R9
+	MOVQ dst+24(FP), DI
+	LEAQ 4(SI), AX             // block 0's values
+pblock:
+	MOVQ  $4, CX
+	MOVQ  DI, DX
+pstep:
+	LOAD16(AX, R11)
+	TRANSPOSE16(DX)
+	ADDQ  $64, AX
+	ADDQ  $1024, DX
+	DECQ  CX
+	JNZ   pstep
+	// the 16 tokens' da: at offset -260 from the block's last k-step's end
+	LEAQ  -260(AX), R8
+	XORQ  CX, CX
+pda:
+	MOVL  (R8), R10
+	MOVL  R10, 4096(DI)(CX*4)
+	ADDQ  R11, R8
+	INCQ  CX
+	CMPQ  CX, $16
+	JLT   pda
+	ADDQ  $36, AX              // to the next block's values (292 - 256)
+	ADDQ  $4160, DI
+	DECQ  R9
+	JNZ   pblock
+	VZEROUPPER
+	RET
+
+// func amxQ6K(w *byte, wrb, nb int, packed *byte, ntiles int, dst *float32, dstStride, n int, scratch *byte)
+// 16 weight rows (w, wrb bytes apart, nb blocks) × the n tokens packed by
+// amxPackQ8K into ntiles (even) tiles of 16 tokens, (tile, block) at
+// packed + 4160·(tile·nb + block). Row m, token t goes to dst + 4·(t·dstStride + m).
+//
+// Scratch (amxScratchBytes): A tiles at 0 (lo k-steps 0..3, hi at 4096),
+// the rows' dw as float32 at 8192 and as halves at 8256, the stored C
+// tiles at 8320 (tile pair: lo, hi, lo, hi, 1 KiB each), and from 12416
+// the accumulators acc[m][t] (16 rows of 16·ntiles float32).
+TEXT ·amxQ6K(SB), NOSPLIT, $0-72
 	LEAQ amxCfg<>(SB), AX
 """ + ldtilecfg + """
-	MOVQ scratch+72(FP), BX
-	MOVQ arb+32(FP), R11
-	MOVQ n+40(FP), R12
-	MOVQ dstStride+64(FP), R14
-	SHLQ $2, R14               // dst row stride in bytes
+	MOVQ scratch+64(FP), BX
+	MOVQ ntiles+32(FP), R12
+	SHLQ $6, R12               // bytes of one accumulator row (16 tokens × 4 bytes per tile)
 
-	// acc[t] = 0 for every token (acc: 64 bytes per token at 12352).
+	// acc = 0
 	VPXORD Z0, Z0, Z0
-	LEAQ   12352(BX), DI
+	LEAQ   12416(BX), DI
 	MOVQ   R12, CX
+	SHLQ   $4, CX
+	SHRQ   $6, CX              // 16 rows × ntiles tiles of 64 bytes
 zero:
 	VMOVDQU32 Z0, (DI)
 	ADDQ      $64, DI
@@ -217,7 +248,7 @@ zero:
 
 	XORQ R9, R9                // b: block
 block:
-	// 1. Unpack, scale and split the 16 rows' block b into the B tiles.
+	// 1. Unpack, scale and split the 16 rows' block b into the A tiles.
 	VPBROADCASTQ    amxConst<>+0(SB), Z16
 	VPBROADCASTQ    amxConst<>+8(SB), Z17
 	VPBROADCASTQ    amxConst<>+16(SB), Y18
@@ -238,13 +269,13 @@ block:
 	MOVQ  R9, SI
 	IMULQ $210, SI
 	ADDQ  w+0(FP), SI          // row 0's block b
-	MOVQ  BX, DI               // row m's 64-byte slot in each staged tile
+	MOVQ  BX, DI               // row m's 64 bytes in each A tile
 	XORQ  CX, CX               // m
 row:
 	UNPACK
 	VPMOVSXBW 192(SI), Y8      // the 16 group scales as words
 	MOVWLZX   208(SI), AX
-	MOVW      AX, 12288(BX)(CX*2)
+	MOVW      AX, 8256(BX)(CX*2)
 	WCHUNK(Y0, Z24, 0)
 	VEXTRACTI64X4 $1, Z0, Y6
 	WCHUNK(Y6, Z25, 32)
@@ -262,96 +293,101 @@ row:
 	INCQ CX
 	CMPQ CX, $16
 	JLT  row
-	MOVQ BX, DI
-	MOVQ $8, CX
-transpose:
-	TRANSPOSE(DI)
-	ADDQ $1024, DI
-	DECQ CX
-	JNZ  transpose
-	VCVTPH2PS 12288(BX), Z30   // dw of the 16 rows
-	MOVQ  R9, R10
-	IMULQ $292, R10            // block b's offset in an activation row
+	VCVTPH2PS 8256(BX), Z0
+	VMOVUPS   Z0, 8192(BX)     // dw of the 16 rows as float32
 
-	// 2. Tokens, 32 at a time.
-	XORQ R13, R13              // t0: first token of the pair
+	// 2. Token tiles, two at a time.
+	MOVQ  R9, SI
+	IMULQ $4160, SI
+	ADDQ  packed+24(FP), SI    // tile 0's block b
+	MOVQ  nb+16(FP), R10
+	IMULQ $4160, R10           // from one token tile to the next
+	LEAQ  12416(BX), R13       // the pair's accumulators (row 0)
+	MOVQ  ntiles+32(FP), R14
 pair:
-	MOVQ R12, R8
-	SUBQ R13, R8               // tokens left
-	JLE  nextblock
-	CMPQ R8, $32
-	JLT  fromtail
-	MOVQ R13, SI
-	IMULQ R11, SI
-	ADDQ act+24(FP), SI        // the pair's first activation row
-	MOVQ $32, R8
-	JMP  tiles
-fromtail:
-	MOVQ tail+48(FP), SI       // the last n mod 32 rows, padded with zeros
-tiles:
-	LEAQ 4(SI)(R10*1), AX      // A0: tokens 0..15, the block's values
-	MOVQ R11, DX
-	SHLQ $4, DX
-	LEAQ (AX)(DX*1), DI        // A1: tokens 16..31
-	MOVQ R11, DX               // A stride
-	MOVQ $64, CX               // B and C stride
+	LEAQ (SI)(R10*1), DI       // the second tile
+	MOVQ $64, CX               // tile row stride
 """)
 for t in range(4):
     w(tilezero(t))
 for k in range(4):
-    w(tileloadd(4, 'AX', 'DX', 64*k))
-    w(tileloadd(5, 'DI', 'DX', 64*k))
-    w(tileloadd(6, 'BX', 'CX', 1024*k))
-    w(tileloadd(7, 'BX', 'CX', 4096 + 1024*k))
-    w(tdp('BSUD', 0, 4, 6))
-    w(tdp('BSSD', 2, 4, 7))
-    w(tdp('BSUD', 1, 5, 6))
+    w(tileloadd(4, 'BX', 'CX', 1024*k))
+    w(tileloadd(5, 'BX', 'CX', 4096 + 1024*k))
+    w(tileloadd(6, 'SI', 'CX', 1024*k))
+    w(tileloadd(7, 'DI', 'CX', 1024*k))
+    w(tdp('BUSD', 0, 4, 6))
+    w(tdp('BSSD', 1, 5, 6))
+    w(tdp('BUSD', 2, 4, 7))
     w(tdp('BSSD', 3, 5, 7))
-w(tilestored(0, 'BX', 'CX', 8192))
-w(tilestored(1, 'BX', 'CX', 9216))
-w(tilestored(2, 'BX', 'CX', 10240))
-w(tilestored(3, 'BX', 'CX', 11264))
+w(tilestored(0, 'BX', 'CX', 8320))
+w(tilestored(1, 'BX', 'CX', 9344))
+w(tilestored(2, 'BX', 'CX', 10368))
+w(tilestored(3, 'BX', 'CX', 11392))
 w("""
-	// 3. acc[t] += float32(float32(da·dw) · float32(256·Chi + Clo)).
-	MOVQ R13, DI
-	SHLQ $6, DI
-	LEAQ 12352(BX)(DI*1), DI   // token t0's acc
-	ADDQ R10, SI               // token t0's activation block (da at offset 0)
-	LEAQ 8192(BX), AX          // its Clo; Chi at +2048
+	// 3. acc[m][t] += float32(float32(da·dw) · float32(256·Chi + Clo)).
+	VMOVUPS 4096(SI), Z28      // da of the first tile's tokens
+	VMOVUPS 4096(DI), Z29      // and of the second's
+	LEAQ    8320(BX), AX       // row m of the stored C tiles
+	LEAQ    8192(BX), DX       // dw of row m
+	MOVQ    R13, R8            // acc row m, this pair
+	MOVQ    $16, CX
 post:
-	VMOVDQU32    2048(AX), Z1
+	VBROADCASTSS (DX), Z4      // dw
+	VMOVDQU32    1024(AX), Z1
 	VPSLLD       $8, Z1, Z1
 	VPADDD       (AX), Z1, Z1
 	VCVTDQ2PS    Z1, Z1
-	VBROADCASTSS (SI), Z2
-	VMULPS       Z30, Z2, Z2
+	VMULPS       Z4, Z28, Z2   // da·dw
 	VMULPS       Z1, Z2, Z2
-	VADDPS       (DI), Z2, Z2
-	VMOVUPS      Z2, (DI)
+	VADDPS       (R8), Z2, Z2
+	VMOVUPS      Z2, (R8)
+	VMOVDQU32    3072(AX), Z1
+	VPSLLD       $8, Z1, Z1
+	VPADDD       2048(AX), Z1, Z1
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z4, Z29, Z2
+	VMULPS       Z1, Z2, Z2
+	VADDPS       64(R8), Z2, Z2
+	VMOVUPS      Z2, 64(R8)
 	ADDQ         $64, AX
-	ADDQ         R11, SI
-	ADDQ         $64, DI
-	DECQ         R8
+	ADDQ         $4, DX
+	ADDQ         R12, R8
+	DECQ         CX
 	JNZ          post
-	ADDQ $32, R13
-	JMP  pair
+	LEAQ (SI)(R10*2), SI       // the next pair
+	ADDQ $128, R13
+	SUBQ $2, R14
+	JNZ  pair
 
-nextblock:
 	INCQ R9
 	CMPQ R9, nb+16(FP)
 	JLT  block
 
-	// acc to dst.
-	MOVQ dst+56(FP), DI
-	LEAQ 12352(BX), AX
-	MOVQ R12, CX
-store:
-	VMOVDQU32 (AX), Z0
-	VMOVUPS   Z0, (DI)
-	ADDQ      $64, AX
-	ADDQ      R14, DI
+	// 4. acc (rows × tokens) to dst (tokens × rows), a 16×16 transpose per tile.
+	LEAQ 12416(BX), R13        // acc, this tile
+	MOVQ dst+40(FP), R14       // dst row of the tile's first token
+	MOVQ dstStride+48(FP), R11
+	SHLQ $2, R11
+	MOVQ n+56(FP), R9          // tokens left
+out:
+	LOAD16(R13, R12)
+	LEAQ 8320(BX), DX
+	TRANSPOSE16(DX)
+	MOVQ R9, CX
+	CMPQ CX, $16
+	JLE  outrows
+	MOVQ $16, CX
+outrows:
+	VMOVDQU32 (DX), Z0
+	VMOVUPS   Z0, (R14)
+	ADDQ      $64, DX
+	ADDQ      R11, R14
+	DECQ      R9
 	DECQ      CX
-	JNZ       store
+	JNZ       outrows
+	ADDQ $64, R13
+	TESTQ R9, R9
+	JG   out
 """ + tilerelease + """
 	VZEROUPPER
 	RET

@@ -57,12 +57,15 @@
 //
 // The quantized kernels work on one weight row and up to 8 tokens per
 // call: each weight block is unpacked once into bytes (in registers) and
-// multiplied with the 8 tokens' activation blocks (VPMADDUBSW for the
-// 8×8-bit products, VPDPWSSD to apply the 16-bit group scales, the Q6_K
-// offset of 32 and the K-quant minimums through the Q8_K block sums), so
-// the unpacking cost is shared by the tokens and the weights stream from
-// memory once per group of 8 tokens (rows are taken in chunks that stay
-// in cache while all token groups pass).
+// multiplied with the 8 tokens' activation blocks (VPMADDUBSW or, for
+// Q6_K, VPDPBUSD for the 8×8-bit products, VPDPWSSD to apply the 16-bit
+// group scales, the Q6_K offset of 32 and the K-quant minimums through
+// the Q8_K block sums), so the unpacking cost is shared by the tokens and
+// the weights stream from memory once per group of 8 tokens (rows are
+// taken in chunks that stay in cache while all token groups pass). For
+// Q6_K, groups of exactly 4 or 8 tokens also share the rest of the
+// per-block work: their integer sums are reduced together and their
+// float steps run one token per vector lane.
 //
 // Because every (weight row, token) pair goes through the same sequence of
 // float operations whatever else is in the batch, MatMul is batch-invariant:

@@ -140,6 +140,35 @@ func tiledMat(kern kernelFunc, wt, at tensor.DType, dst []float32, dstStride int
 	}
 }
 
+//go:noescape
+func q6kDots8AVX512(w *byte, nb int, act *byte, actStride int, out *float32, outStride int)
+
+//go:noescape
+func q6kDots4AVX512(w *byte, nb int, act *byte, actStride int, out *float32, outStride int)
+
+// matQ6KAVX512 is tiledMat with the grouped kernels for tiles of exactly
+// 8 or 4 tokens (they do the per-token work after the integer products
+// for all the tokens at once) and q6kDotsAVX512 for other counts; all
+// give every (row, token) the reference's value.
 func matQ6KAVX512(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
-	tiledMat(q6kDotsAVX512, tensor.Q6_K, tensor.Q8_K, dst, dstStride, w, act, n, cols, r0, r1)
+	const wt, at = tensor.Q6_K, tensor.Q8_K
+	wrb, arb := rowBytes(wt, cols), rowBytes(at, cols)
+	nb := cols / 256
+	for rc := r0; rc < r1; rc += rowChunk {
+		rEnd := min(rc+rowChunk, r1)
+		for j := 0; j < n; j += tileTokens {
+			t := min(tileTokens, n-j)
+			ap := &act[j*arb]
+			for r := rc; r < rEnd; r++ {
+				switch t {
+				case 8:
+					q6kDots8AVX512(&w[r*wrb], nb, ap, arb, &dst[j*dstStride+r], 4*dstStride)
+				case 4:
+					q6kDots4AVX512(&w[r*wrb], nb, ap, arb, &dst[j*dstStride+r], 4*dstStride)
+				default:
+					q6kDotsAVX512(&w[r*wrb], nb, ap, arb, t, &dst[j*dstStride+r], 4*dstStride)
+				}
+			}
+		}
+	}
 }
