@@ -75,6 +75,7 @@ func newAVX512() *Impl {
 	installFloatAVX512(im)
 	installAttnAVX512(im)
 	installLayerAVX512(im)
+	installQuantAVX512(im)
 	return im
 }
 

@@ -24,6 +24,9 @@ func scaleMain(x *float32, s float32, n int)
 func expMain(dst, x *float32, n int)
 
 //go:noescape
+func addMain(dst, x *float32, n int)
+
+//go:noescape
 func ropeMain(x *float32, heads, half int, cos, sin *float32)
 
 //go:noescape
@@ -100,6 +103,14 @@ func ropeAVX512(x []float32, dims int, cos, sin []float32) {
 	ropeMain(&x[0], len(x)/dims, dims/2, &cos[0], &sin[0])
 }
 
+func addAVX512(dst, x []float32) {
+	full := len(x) / 16 * 16
+	if full > 0 {
+		addMain(&dst[0], &x[0], full)
+	}
+	addRef(dst[full:], x[full:])
+}
+
 // installLayerAVX512 puts the layer kernels into im.
 func installLayerAVX512(im *Impl) {
 	im.rmsNorm = rmsNormAVX512
@@ -108,4 +119,5 @@ func installLayerAVX512(im *Impl) {
 	im.swiGLU = swiGLUAVX512
 	im.exp = expVecAVX512
 	im.rope = ropeAVX512
+	im.add = addAVX512
 }

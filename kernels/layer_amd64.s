@@ -271,3 +271,20 @@ pair:
 	JNZ     head
 	VZEROUPPER
 	RET
+
+// func addMain(dst, x *float32, n int)
+// dst += x.
+TEXT ·addMain(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+loop:
+	VMOVUPS (DI), Z0
+	VADDPS  (SI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JNZ     loop
+	VZEROUPPER
+	RET

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/gollm/gollm/tensor"
 )
 
 // sameFloats reports the first index where a and b differ in bits,
@@ -173,6 +175,51 @@ func TestSoftmaxSums(t *testing.T) {
 		}
 		if math.Abs(s-1) > 1e-6 {
 			t.Errorf("n=%d: probabilities sum to %v", n, s)
+		}
+	}
+}
+
+// TestQuantizeQ8KSpecials: the SIMD Q8_K quantizers agree with the
+// reference on blocks with NaN, infinities, signed zeros, subnormals,
+// ties for the largest magnitude at every position, and all-NaN blocks.
+func TestQuantizeQ8KSpecials(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	specials := []float32{nan, inf, -inf, 0, float32(math.Copysign(0, -1)), 1e-40, -1e-45, 3e38, -3e38}
+	var x []float32
+	for blk := 0; blk < 64; blk++ {
+		b := randomFloats(rng, 256)
+		switch blk % 8 {
+		case 0: // a few specials
+			for k := 0; k < 4; k++ {
+				b[rng.IntN(256)] = specials[rng.IntN(len(specials))]
+			}
+		case 1: // a tie for the largest magnitude, either order
+			i, j := rng.IntN(256), rng.IntN(256)
+			b[i], b[j] = 50, -50
+		case 2: // all NaN
+			for i := range b {
+				b[i] = nan
+			}
+		case 3: // zeros of both signs and subnormals only
+			for i := range b {
+				b[i] = specials[3+rng.IntN(4)]
+			}
+		case 4: // the maximum in the last lane
+			b[255] = 100
+		}
+		x = append(x, b...)
+	}
+	want := make([]byte, rowBytes(tensor.Q8_K, len(x)))
+	quantizeRowRef(tensor.Q8_K, want, x)
+	for _, im := range Implementations() {
+		got := make([]byte, len(want))
+		im.QuantizeRow(tensor.Q8_K, got, x)
+		wb, gb := tensor.Blocks[tensor.BlockQ8_K](want), tensor.Blocks[tensor.BlockQ8_K](got)
+		for i := range wb {
+			if wb[i].Qs != gb[i].Qs || wb[i].Bsums != gb[i].Bsums || math.Float32bits(wb[i].D) != math.Float32bits(gb[i].D) && !(wb[i].D != wb[i].D && gb[i].D != gb[i].D) {
+				t.Fatalf("%s: block %d differs: d %v vs %v", im, i, gb[i].D, wb[i].D)
+			}
 		}
 	}
 }

@@ -1,0 +1,21 @@
+//go:build !purego
+
+package kernels
+
+import "github.com/gollm/gollm/tensor"
+
+//go:noescape
+func quantQ8KAVX512(dst *byte, x *float32, nb int)
+
+// quantizeQ8KAVX512 is quantizeQ8KRef in AVX-512 (quant_amd64.s).
+func quantizeQ8KAVX512(dst []byte, x []float32) {
+	checkQuantizeArgs(tensor.Q8_K, dst, x)
+	if nb := len(x) / 256; nb > 0 {
+		quantQ8KAVX512(&dst[0], &x[0], nb)
+	}
+}
+
+// installQuantAVX512 puts the activation quantizers into im.
+func installQuantAVX512(im *Impl) {
+	im.quant[tensor.Q8_K] = quantizeQ8KAVX512
+}
