@@ -36,16 +36,32 @@ func hasAVX512VNNI() bool {
 // hasAVX2: the AVX2 implementation needs AVX2, FMA and F16C (Haswell on).
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
-// newAVX2 covers Q6_K, the main weight type, with AVX2; everything else
-// runs the plain-Go reference.
+// newAVX2 covers Q6_K, Q8_0 and Q4_0 with AVX2; everything else runs the
+// plain-Go reference.
 func newAVX2() *Impl {
 	im := derive(generic, "avx2")
 	im.dots[dotKey{tensor.Q6_K, tensor.Q8_K}] = func(w, a []byte, cols int) float32 { return dot1(q6kDotsAVX2, w, a, cols/256) }
 	im.mats[dotKey{tensor.Q6_K, tensor.Q8_K}] = func(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
 		tiledMat(q6kDotsAVX2, tensor.Q6_K, tensor.Q8_K, dst, dstStride, w, act, n, cols, r0, r1)
 	}
+	for _, k := range []struct {
+		wt   tensor.DType
+		kern kernelFunc
+	}{{tensor.Q8_0, q80DotsAVX2}, {tensor.Q4_0, q40DotsAVX2}} {
+		wt, kern := k.wt, k.kern
+		im.dots[dotKey{wt, tensor.Q8_0}] = func(w, a []byte, cols int) float32 { return dot1(kern, w, a, cols/32) }
+		im.mats[dotKey{wt, tensor.Q8_0}] = func(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
+			tiledMat(kern, wt, tensor.Q8_0, dst, dstStride, w, act, n, cols, r0, r1)
+		}
+	}
 	return im
 }
+
+//go:noescape
+func q80DotsAVX2(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
+
+//go:noescape
+func q40DotsAVX2(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
 
 //go:noescape
 func q6kDotsAVX2(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
