@@ -36,8 +36,8 @@ func hasAVX512VNNI() bool {
 // hasAVX2: the AVX2 implementation needs AVX2, FMA and F16C (Haswell on).
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
-// newAVX2 covers Q6_K, Q8_0 and Q4_0 with AVX2; everything else runs the
-// plain-Go reference.
+// newAVX2 covers Q6_K, Q8_0 and Q4_0 and the attention kernels with AVX2;
+// everything else runs the plain-Go reference.
 func newAVX2() *Impl {
 	im := derive(generic, "avx2")
 	im.dots[dotKey{tensor.Q6_K, tensor.Q8_K}] = func(w, a []byte, cols int) float32 { return dot1(q6kDotsAVX2, w, a, cols/256) }
@@ -54,6 +54,7 @@ func newAVX2() *Impl {
 			tiledMat(kern, wt, tensor.Q8_0, dst, dstStride, w, act, n, cols, r0, r1)
 		}
 	}
+	installAttnAVX2(im)
 	return im
 }
 
