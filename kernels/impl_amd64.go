@@ -36,8 +36,9 @@ func hasAVX512VNNI() bool {
 // hasAVX2: the AVX2 implementation needs AVX2, FMA and F16C (Haswell on).
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
-// newAVX2 covers Q6_K, Q8_0 and Q4_0 and the attention kernels with AVX2;
-// everything else runs the plain-Go reference.
+// newAVX2 covers Q6_K, Q8_0 and Q4_0, the attention kernels, the layer
+// kernels (RMSNorm, Softmax, SwiGLU, RoPE, ...) and the Q8_K quantizer
+// with AVX2; everything else runs the plain-Go reference.
 func newAVX2() *Impl {
 	im := derive(generic, "avx2")
 	im.dots[dotKey{tensor.Q6_K, tensor.Q8_K}] = func(w, a []byte, cols int) float32 { return dot1(q6kDotsAVX2, w, a, cols/256) }
@@ -55,6 +56,8 @@ func newAVX2() *Impl {
 		}
 	}
 	installAttnAVX2(im)
+	installLayerAVX2(im)
+	installQuantAVX2(im)
 	return im
 }
 
