@@ -3,8 +3,6 @@
 package kernels
 
 import (
-	"sync"
-
 	"github.com/gollm/gollm/tensor"
 	"golang.org/x/sys/cpu"
 )
@@ -58,8 +56,8 @@ func newAMX(avx512 *Impl) *Impl {
 	return im
 }
 
-// amxBufs recycles the buffers of matQ6KAMX (*amxBuf).
-var amxBufs sync.Pool
+// amxBufs recycles the buffers of matQ6KAMX.
+var amxBufs scratchList[amxBuf]
 
 type amxBuf struct {
 	packed  []byte // (tile, block) B tiles and da, see amxPackQ8K
@@ -86,10 +84,7 @@ func matQ6KAMX(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int)
 	wrb, arb, nb := rowBytes(tensor.Q6_K, cols), rowBytes(tensor.Q8_K, cols), cols/256
 	ntiles := (n + 15) / 16
 	ntiles += ntiles % 2
-	b, _ := amxBufs.Get().(*amxBuf)
-	if b == nil {
-		b = new(amxBuf)
-	}
+	b := amxBufs.get()
 	b.packed = grow(b.packed, ntiles*nb*amxPackedBlock)
 	b.scratch = grow(b.scratch, amxScratchBytes(ntiles))
 	b.pad = grow(b.pad, 16*arb)
@@ -106,7 +101,7 @@ func matQ6KAMX(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int)
 	for ; r+16 <= r1; r += 16 {
 		amxQ6K(&w[r*wrb], wrb, nb, &b.packed[0], ntiles, &dst[r], dstStride, n, &b.scratch[0])
 	}
-	amxBufs.Put(b)
+	amxBufs.put(b)
 	if r < r1 {
 		matQ6KAVX512(dst, dstStride, w, act, n, cols, r, r1)
 	}

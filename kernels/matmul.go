@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/gollm/gollm/tensor"
 )
@@ -97,15 +96,15 @@ func matMulRows(dk dotKernel, dst []float32, dstStride, wrb int, w []byte, arb i
 
 // floatScratch holds reusable float32 buffers for the exact mode, so that
 // steady-state calls do not allocate.
-var floatScratch sync.Pool
+var floatScratch scratchList[[]float32]
 
 func getFloats(n int) *[]float32 {
-	if p, ok := floatScratch.Get().(*[]float32); ok && cap(*p) >= n {
-		*p = (*p)[:n]
-		return p
+	p := floatScratch.get()
+	if cap(*p) < n {
+		*p = make([]float32, n)
 	}
-	s := make([]float32, n)
-	return &s
+	*p = (*p)[:n]
+	return p
 }
 
 // matMulExact is the exact mode for quantized weights: each weight row is
@@ -114,7 +113,7 @@ func getFloats(n int) *[]float32 {
 func (im *Impl) matMulExact(dst []float32, dstStride int, wt tensor.DType, w []byte, act []byte, n, cols, r0, r1 int) {
 	wrb := rowBytes(wt, cols)
 	buf := getFloats(cols)
-	defer floatScratch.Put(buf)
+	defer floatScratch.put(buf)
 	row := *buf // (cols)
 	acts := float32s(act)
 	for r := r0; r < r1; r++ {

@@ -34,9 +34,8 @@ type Backend struct {
 	pool  *kernels.Pool
 	exact bool
 
-	mu     sync.Mutex
-	acts   map[tensor.DType][]byte // (token, rowBytes) quantized activations, by format
-	scores sync.Pool               // *[]float32 attention score scratch, one per worker chunk
+	mu   sync.Mutex
+	acts map[tensor.DType][]byte // (token, rowBytes) quantized activations, by format
 
 	ropeFor backend.Rope // parameters ropeTab was built for
 	ropeTab []float32    // (position, cos half | sin half): see ropeTable

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/backend/cpu"
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/kernels"
@@ -212,4 +213,47 @@ func benchPrompt(b *testing.B) {
 		step()
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+}
+
+// BenchmarkAttention runs only the attention of a decode step, all 28
+// layers of the qwen3-0.6b shape, for n sequences of -ctx cached tokens
+// each (F16 cache), and reports the cache bytes read per second.
+func BenchmarkAttention(b *testing.B) {
+	const layers, heads, kvHeads, hd, bs = 28, 16, 8, 128, 16
+	ctx := *benchCtx
+	for _, n := range []int{1, 8} {
+		b.Run(fmt.Sprintf("n%d", n), func(b *testing.B) {
+			be := cpu.New(cpu.Options{Threads: *benchThreads})
+			defer be.Close()
+			perSeq := (ctx + bs) / bs
+			kv, err := be.NewKV(tensor.F16, layers, kvHeads*hd, bs, n*perSeq)
+			if err != nil {
+				b.Fatal(err)
+			}
+			q, out := be.NewBuffer(n, heads*hd), be.NewBuffer(n, heads*hd)
+			plan := backend.AttnPlan{N: n, BlockSize: bs, Heads: heads, KVHeads: kvHeads, HeadDim: hd, Scale: 0.088}
+			for i := 0; i < n; i++ {
+				table := make([]int32, perSeq)
+				for k := range table {
+					table[k] = int32(i*perSeq + k)
+				}
+				plan.Pos = append(plan.Pos, int32(ctx))
+				plan.Slots = append(plan.Slots, int32(i*perSeq*bs+ctx))
+				plan.Tables = append(plan.Tables, table)
+			}
+			step := func() {
+				for l := 0; l < layers; l++ {
+					be.Attention(out, q, kv, l, &plan)
+				}
+			}
+			step()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				step()
+			}
+			bytes := float64(n) * float64(ctx+1) * layers * 2 * kvHeads * hd * 2
+			b.ReportMetric(bytes*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
+	}
 }

@@ -179,9 +179,10 @@ type attnTask struct {
 	q, out *mat
 	layer  int
 	p      *backend.AttnPlan
-	ranges int   // KV head ranges per token
-	cost   []int // (job) cumulative cost of jobs 0..job
-	chunks int   // worker chunks the jobs are dealt into
+	ranges int         // KV head ranges per token
+	cost   []int       // (job) cumulative cost of jobs 0..job
+	chunks int         // worker chunks the jobs are dealt into
+	scores [][]float32 // (chunk) score scratch, grown as needed
 	fn     func(lo, hi int)
 }
 
@@ -203,6 +204,9 @@ func (t *attnTask) plan(threads int) int {
 		t.cost[j] = sum
 	}
 	t.chunks = min(threads, jobs)
+	for len(t.scores) < t.chunks {
+		t.scores = append(t.scores, nil)
+	}
 	return t.chunks
 }
 
@@ -221,17 +225,12 @@ func (t *attnTask) jobs(k, n int) (lo, hi int) {
 }
 
 func (t *attnTask) run(k0, k1 int) {
-	sp, _ := t.b.scores.Get().(*[]float32)
-	if sp == nil {
-		sp = new([]float32)
-	}
 	for k := k0; k < k1; k++ {
 		lo, hi := t.jobs(k, t.chunks)
 		for job := lo; job < hi; job++ {
-			t.job(job, sp)
+			t.job(job, &t.scores[k])
 		}
 	}
-	t.b.scores.Put(sp)
 }
 
 // job computes attention for one token and one range of KV heads.
