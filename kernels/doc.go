@@ -44,10 +44,10 @@
 //
 //   - generic: the plain-Go reference, every type, always available (and
 //     the only one with the purego build tag or off amd64).
-//   - avx2 (AVX2 + FMA + F16C): Q6_K×Q8_K, Q8_0 and Q4_0 ×Q8_0, the Q8_K
-//     quantizer, the attention kernels, RMSNorm, Softmax, SwiGLU, RoPE,
-//     Scale, Add and ExpVec in AVX2 assembly (256-bit); the rest generic
-//     (Q4_K and Q5_K products among them).
+//   - avx2 (AVX2 + FMA + F16C): Q6_K, Q4_K, Q5_K ×Q8_K, Q8_0 and Q4_0
+//     ×Q8_0, the Q8_K quantizer, the attention kernels, RMSNorm, Softmax,
+//     SwiGLU, RoPE, Scale, Add and ExpVec in AVX2 assembly (256-bit); the
+//     rest generic.
 //   - avx512vnni (AVX-512 F/BW/VL/VNNI + F16C): Q6_K, Q4_K, Q5_K ×Q8_K,
 //     Q8_0 and Q4_0 ×Q8_0, the F32/F16/BF16 dot products (both modes), Dot,
 //     DotF16, Axpy, AxpyF16, the F16 conversions, the attention kernels

@@ -36,7 +36,7 @@ func hasAVX512VNNI() bool {
 // hasAVX2: the AVX2 implementation needs AVX2, FMA and F16C (Haswell on).
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C }
 
-// newAVX2 covers Q6_K, Q8_0 and Q4_0, the attention kernels, the layer
+// newAVX2 covers Q6_K, Q4_K, Q5_K, Q8_0 and Q4_0, the attention kernels, the layer
 // kernels (RMSNorm, Softmax, SwiGLU, RoPE, ...) and the Q8_K quantizer
 // with AVX2; everything else runs the plain-Go reference.
 func newAVX2() *Impl {
@@ -55,11 +55,25 @@ func newAVX2() *Impl {
 			tiledMat(kern, wt, tensor.Q8_0, dst, dstStride, w, act, n, cols, r0, r1)
 		}
 	}
+	im.dots[dotKey{tensor.Q4_K, tensor.Q8_K}] = func(w, a []byte, cols int) float32 { return dot1(q4kDotsAVX2, w, a, cols/256) }
+	im.mats[dotKey{tensor.Q4_K, tensor.Q8_K}] = func(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
+		tiledMat(q4kDotsAVX2, tensor.Q4_K, tensor.Q8_K, dst, dstStride, w, act, n, cols, r0, r1)
+	}
+	im.dots[dotKey{tensor.Q5_K, tensor.Q8_K}] = func(w, a []byte, cols int) float32 { return dot1(q5kDotsAVX2, w, a, cols/256) }
+	im.mats[dotKey{tensor.Q5_K, tensor.Q8_K}] = func(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
+		tiledMat(q5kDotsAVX2, tensor.Q5_K, tensor.Q8_K, dst, dstStride, w, act, n, cols, r0, r1)
+	}
 	installAttnAVX2(im)
 	installLayerAVX2(im)
 	installQuantAVX2(im)
 	return im
 }
+
+//go:noescape
+func q4kDotsAVX2(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
+
+//go:noescape
+func q5kDotsAVX2(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
 
 //go:noescape
 func q80DotsAVX2(w *byte, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
