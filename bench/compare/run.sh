@@ -69,6 +69,10 @@ log() { echo "run.sh: $*" >&2; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*load average[s]*: //'; }
 
 log "working in $WORK"
+# Which gollm is measured: the commit, and whether the working tree differs
+# from it (uncommitted changes are built and measured too).
+commit=$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(cd "$root" && git status --porcelain --untracked-files=no -- '*.go' '*.s' 2>/dev/null | wc -l | tr -d ' ')
 log "building gollm"
 (cd "$root" && CGO_ENABLED=0 go build -o "$WORK/gollm" ./cmd/gollm)
 
@@ -118,4 +122,5 @@ log "node-llama-cpp $NLC_VERSION (load average $load_nlc)"
 load_after_nlc=$(loadavg)
 
 node "$here/table.mjs" "$WORK/gollm.json" "$WORK/nlc.json" "$OUT" \
-	"$load_gollm" "$load_after_gollm" "$load_nlc" "$load_after_nlc" "$(nproc 2>/dev/null || echo '?')"
+	"$load_gollm" "$load_after_gollm" "$load_nlc" "$load_after_nlc" "$(nproc 2>/dev/null || echo '?')" \
+	"$commit" "$dirty"
