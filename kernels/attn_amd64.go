@@ -6,8 +6,7 @@ package kernels
 // (a lone last head is paired with itself, its twin's results going to a
 // scratch buffer) and up to 16 cached rows per score call; head sizes
 // that are not a multiple of 32 (scores) or 16 (values) take the
-// per-(head, row) loops with the AVX-512 Dot and Axpy, which compute the
-// same values.
+// reference loops.
 
 //go:noescape
 func attnScoresF16x2(dstA, dstB *float32, qA, qB *float32, d int, k *uint16, kStride int, rows int, scale float32, tmp *float32)
@@ -27,11 +26,7 @@ const attnRows = 16
 
 func attnScoresF16AVX512(dst []float32, dstStride int, q []float32, heads, d int, k []uint16, kStride, rows int, scale float32) {
 	if d%32 != 0 {
-		for h := 0; h < heads; h++ {
-			for j := 0; j < rows; j++ {
-				dst[h*dstStride+j] = dotF16F32AVX512(q[h*d:(h+1)*d], k[j*kStride:j*kStride+d]) * scale
-			}
-		}
+		attnScoresF16Ref(dst, dstStride, q, heads, d, k, kStride, rows, scale)
 		return
 	}
 	var tmp [2 * attnRows * attnRows]float32 // (head of the pair, row, 16 partial sums)
@@ -54,11 +49,7 @@ func attnScoresF16AVX512(dst []float32, dstStride int, q []float32, heads, d int
 
 func attnScoresF32AVX512(dst []float32, dstStride int, q []float32, heads, d int, k []float32, kStride, rows int, scale float32) {
 	if d%32 != 0 {
-		for h := 0; h < heads; h++ {
-			for j := 0; j < rows; j++ {
-				dst[h*dstStride+j] = dotF32AVX512(q[h*d:(h+1)*d], k[j*kStride:j*kStride+d]) * scale
-			}
-		}
+		attnScoresRef(dst, dstStride, q, heads, d, k, kStride, rows, scale)
 		return
 	}
 	var tmp [2 * attnRows * attnRows]float32
@@ -81,7 +72,7 @@ func attnScoresF32AVX512(dst []float32, dstStride int, q []float32, heads, d int
 
 func attnValuesF16AVX512(out []float32, heads, d int, p []float32, pStride int, v []uint16, vStride, rows int) {
 	if d%16 != 0 {
-		attnValuesF16Ref2(out, heads, d, p, pStride, v, vStride, rows)
+		attnValuesF16Ref(out, heads, d, p, pStride, v, vStride, rows)
 		return
 	}
 	var spare [512]float32 // a lone head's twin output, when d fits
@@ -92,7 +83,7 @@ func attnValuesF16AVX512(out []float32, heads, d int, p []float32, pStride int, 
 		} else if d <= len(spare) {
 			ob = &spare[0]
 		} else {
-			attnValuesF16Ref2(out[h*d:], 1, d, p[h*pStride:], pStride, v, vStride, rows)
+			attnValuesF16Ref(out[h*d:], 1, d, p[h*pStride:], pStride, v, vStride, rows)
 			break
 		}
 		attnValuesF16x2(oa, ob, d, pa, pb, &v[0], 2*vStride, rows)
@@ -101,7 +92,7 @@ func attnValuesF16AVX512(out []float32, heads, d int, p []float32, pStride int, 
 
 func attnValuesF32AVX512(out []float32, heads, d int, p []float32, pStride int, v []float32, vStride, rows int) {
 	if d%16 != 0 {
-		attnValuesF32Ref2(out, heads, d, p, pStride, v, vStride, rows)
+		attnValuesRef(out, heads, d, p, pStride, v, vStride, rows)
 		return
 	}
 	var spare [512]float32
@@ -112,27 +103,10 @@ func attnValuesF32AVX512(out []float32, heads, d int, p []float32, pStride int, 
 		} else if d <= len(spare) {
 			ob = &spare[0]
 		} else {
-			attnValuesF32Ref2(out[h*d:], 1, d, p[h*pStride:], pStride, v, vStride, rows)
+			attnValuesRef(out[h*d:], 1, d, p[h*pStride:], pStride, v, vStride, rows)
 			break
 		}
 		attnValuesF32x2(oa, ob, d, pa, pb, &v[0], 4*vStride, rows)
-	}
-}
-
-// attnValues*Ref2 are the reference loops with the AVX-512 Axpy.
-func attnValuesF16Ref2(out []float32, heads, d int, p []float32, pStride int, v []uint16, vStride, rows int) {
-	for j := 0; j < rows; j++ {
-		for h := 0; h < heads; h++ {
-			axpyF16AVX512(out[h*d:(h+1)*d], p[h*pStride+j], v[j*vStride:j*vStride+d])
-		}
-	}
-}
-
-func attnValuesF32Ref2(out []float32, heads, d int, p []float32, pStride int, v []float32, vStride, rows int) {
-	for j := 0; j < rows; j++ {
-		for h := 0; h < heads; h++ {
-			axpyAVX512(out[h*d:(h+1)*d], p[h*pStride+j], v[j*vStride:j*vStride+d])
-		}
 	}
 }
 

@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 )
@@ -127,5 +128,60 @@ func TestAttnPerRow(t *testing.T) {
 		if i := sameBits(outOne, outAll); i >= 0 {
 			t.Fatalf("%s: values row by row differ at %d: %v vs %v", im, i, outOne[i], outAll[i])
 		}
+	}
+}
+
+// fmaExact is a·b + c rounded once to float32, computed with math/big.
+func fmaExact(a, b, c float32) float32 {
+	if a != a || b != b || c != c || math.IsInf(float64(a), 0) || math.IsInf(float64(b), 0) || math.IsInf(float64(c), 0) {
+		return float32(float64(a)*float64(b) + float64(c)) // NaN/Inf rules; no rounding question
+	}
+	x := new(big.Float).SetPrec(2000).SetFloat64(float64(a))
+	x.Mul(x, new(big.Float).SetPrec(2000).SetFloat64(float64(b)))
+	x.Add(x, new(big.Float).SetPrec(2000).SetFloat64(float64(c)))
+	if x.Sign() == 0 {
+		// The sign of an exact zero follows IEEE: +0 unless both terms are -0 (or -0 + -0).
+		return float32(float64(a)*float64(b) + float64(c))
+	}
+	f, _ := x.Float32()
+	return f
+}
+
+// TestFMA32: FMA32 rounds a·b + c once, including the cases where
+// rounding to float64 first would land on a float32 midpoint, subnormal
+// results, zeros and infinities.
+func TestFMA32(t *testing.T) {
+	check := func(a, b, c float32) {
+		t.Helper()
+		got, want := FMA32(a, b, c), fmaExact(a, b, c)
+		if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+			t.Fatalf("FMA32(%g, %g, %g) = %g (%#x), want %g (%#x)", a, b, c, got, math.Float32bits(got), want, math.Float32bits(want))
+		}
+	}
+	// (1 + 2^-12)² = 1 + 2^-11 + 2^-24: halfway between two float32s; a
+	// tiny c decides the direction, which double rounding would lose.
+	a := float32(1 + 1.0/4096)
+	for _, c := range []float32{0x1p-80, -0x1p-80, 0x1p-60, -0x1p-60, 0, float32(math.Copysign(0, -1))} {
+		check(a, a, c)
+		check(-a, a, c)
+	}
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	specials := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0x1p-149, -0x1p-149, 0x1p-126, 3e38, -3e38, inf, -inf, nan, 1.5, 0x1.fffffep127}
+	for _, x := range specials {
+		for _, y := range specials {
+			for _, z := range specials {
+				check(x, y, z)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(25, 26))
+	for i := 0; i < 200000; i++ {
+		// Random bit patterns, and values with close exponents (where the
+		// sum cancels or needs many bits).
+		x, y, z := math.Float32frombits(rng.Uint32()), math.Float32frombits(rng.Uint32()), math.Float32frombits(rng.Uint32())
+		check(x, y, z)
+		x, y = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		check(x, y, -x*y*float32(1+rng.NormFloat64()*1e-6))
+		check(x*1e-20, y*1e-20, float32(rng.NormFloat64())*1e-40)
 	}
 }
