@@ -39,6 +39,17 @@
 //     multiply-add), the lanes folded pairwise (lane l += lane l+16, then
 //     +8, +4, +2, +1), then the elements past the last multiple of 32 added
 //     one by one.
+//   - attention (attn.go): the same 32 lanes with fused multiply-adds
+//     (FMA32, one rounding per step), and fused updates of the outputs.
+//   - RMSNorm and Softmax sum in float64 over 16 folded lanes; e^x is Exp,
+//     a fixed float32 polynomial (vec.go).
+//
+// # Threads
+//
+// Pool splits loops over persistent worker goroutines. Its workers poll
+// for work for a while (yielding the core between polls) before they
+// sleep, because waking a sleeping goroutine costs more than the
+// operations of a forward step take (pool.go).
 //
 // # Implementations
 //
