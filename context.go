@@ -40,6 +40,8 @@ type ContextOptions struct {
 	// step contained and the KV blocks each sequence holds (for tracing;
 	// it runs on the scheduler goroutine and must be quick).
 	OnStep func(StepTrace)
+
+	everyLogits bool // logits for every evaluated token (Logits)
 }
 
 // StepTrace describes one forward step.
@@ -128,7 +130,14 @@ func (m *Model) NewContext(o ContextOptions) (*Context, error) {
 		}
 		c.own, c.net = p, p.net
 	}
-	st, err := c.net.NewState(model.StateOptions{Capacity: o.ContextSize, BlockSize: o.BlockSize, KVType: kvType, MaxBatch: o.BatchSize})
+	// Only the last token of each generating sequence needs logits (the
+	// Logits tool asks for every position, hence everyLogits).
+	maxOut := o.Sequences
+	if o.everyLogits {
+		maxOut = o.BatchSize
+	}
+	st, err := c.net.NewState(model.StateOptions{Capacity: o.ContextSize, BlockSize: o.BlockSize, KVType: kvType,
+		MaxBatch: o.BatchSize, MaxOutputs: maxOut})
 	if err != nil {
 		c.closeBackend()
 		return nil, err

@@ -27,7 +27,7 @@ func Logits(ctx context.Context, m *Model, ids []int32, o LogitsOptions) ([][]fl
 			return nil, fmt.Errorf("gollm: token %d at index %d is outside the vocabulary of %d", t, i, vocab)
 		}
 	}
-	c, err := m.NewContext(ContextOptions{Sequences: 1, BatchSize: o.BatchSize, ContextSize: len(ids), KVType: o.KVType})
+	c, err := m.NewContext(ContextOptions{Sequences: 1, BatchSize: o.BatchSize, ContextSize: len(ids), KVType: o.KVType, everyLogits: true})
 	if err != nil {
 		return nil, err
 	}

@@ -353,4 +353,15 @@ func TestForwardErrors(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrBatch", tc.name, err)
 		}
 	}
+	// A state sized for one logits row refuses a batch asking for two.
+	one, err := fx.m.NewState(StateOptions{Capacity: 64, KVType: tensor.F16, MaxBatch: 4, MaxOutputs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one.KV.AddSeq(0)
+	one.KV.Append(0, 2)
+	b := Batch{Tokens: []int32{1, 2}, Pos: []int32{0, 1}, Seq: []kvcache.SeqID{0, 0}, Output: []bool{true, true}}
+	if err := fx.m.Forward(one, &b, make([]float32, 2*V)); !errors.Is(err, ErrBatch) {
+		t.Errorf("two outputs in a one-output state: err = %v", err)
+	}
 }

@@ -51,13 +51,19 @@ type StateOptions struct {
 	BlockSize int          // tokens per KV block (0: kvcache.DefaultBlockSize)
 	KVType    tensor.DType // tensor.F16 or tensor.F32 (note: F32 is ggml type 0, the zero value)
 	MaxBatch  int          // most tokens one Forward may carry
+	// MaxOutputs is the most tokens of one Forward that may ask for
+	// logits (0: MaxBatch). A logits row is vocab floats (600 KB for
+	// Qwen3), so a context that only ever needs the last token of each
+	// sequence keeps this at its number of sequences.
+	MaxOutputs int
 }
 
 // State is what a set of sequences needs besides the weights: the paged
 // KV cache they share and scratch buffers for one forward step.
 type State struct {
-	KV  *kvcache.Cache
-	max int
+	KV     *kvcache.Cache
+	max    int // tokens per Forward
+	maxOut int // logits rows per Forward
 
 	stages []stageState // one per model stage (one unless the model is split)
 	host   []float32    // (token, embd) staging for copying x between stages
@@ -105,7 +111,10 @@ func (m *Model) NewState(o StateOptions) (*State, error) {
 		return nil, fmt.Errorf("%w: context capacity %d tokens", ErrConfig, o.Capacity)
 	}
 	n := o.MaxBatch
-	s := &State{max: n}
+	if o.MaxOutputs <= 0 || o.MaxOutputs > n {
+		o.MaxOutputs = n
+	}
+	s := &State{max: n, maxOut: o.MaxOutputs}
 	var all stores
 	for i, st := range m.stages {
 		be := st.be
@@ -121,7 +130,7 @@ func (m *Model) NewState(o StateOptions) (*State, error) {
 			gate: be.NewBuffer(n, c.FF), up: be.NewBuffer(n, c.FF),
 		}
 		if i == len(m.stages)-1 {
-			ss.xo, ss.logits = be.NewBuffer(n, c.Embd), be.NewBuffer(n, c.Vocab)
+			ss.xo, ss.logits = be.NewBuffer(o.MaxOutputs, c.Embd), be.NewBuffer(o.MaxOutputs, c.Vocab)
 		}
 		s.stages = append(s.stages, ss)
 	}
@@ -251,6 +260,9 @@ func (m *Model) prepare(s *State, b *Batch, logits []float32) error {
 		if b.Output[i] {
 			s.outRows = append(s.outRows, int32(i))
 		}
+	}
+	if len(s.outRows) > s.maxOut {
+		return fmt.Errorf("%w: %d tokens ask for logits, the state was sized for %d", ErrBatch, len(s.outRows), s.maxOut)
 	}
 	if need := len(s.outRows) * m.Config.Vocab; len(logits) < need {
 		return fmt.Errorf("%w: logits buffer holds %d floats, %d outputs need %d", ErrBatch, len(logits), len(s.outRows), need)
