@@ -108,7 +108,7 @@ if [ -s "$model" ]; then
 		bin/cuda.test -test.run '^$' -test.bench BenchmarkQwen8B -test.benchtime 1x -test.v -test.timeout 145s
 
 	# 4. gollm bench on the GPU, when the CLI has the flag.
-	if bin/gollm bench --help 2>&1 | grep -q -- '--gpu'; then
+	if bin/gollm bench --help 2>&1 | grep -q -- '-gpu string'; then
 		part bench-cli 120 bin/gollm bench --gpu cuda --model "$model" --json --reps 1 --seqs 1,64
 	else
 		say "== bench-cli: skipped (this gollm bench has no --gpu flag)"

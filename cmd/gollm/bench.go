@@ -181,6 +181,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
 	fs.BoolVar(&f.noSequential, "no-sequential", false, "skip running the batched prompts one after another")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object with the results")
+	var gpu gpuFlags
+	gpu.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -205,8 +207,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if f.threads == 0 {
 		f.threads = runtime.NumCPU()
 	}
+	mo := gollm.ModelOptions{Threads: f.threads}
+	if err := gpu.apply(&mo, stderr); err != nil {
+		return err
+	}
 	start := time.Now()
-	m, err := gollm.LoadModel(f.model, gollm.ModelOptions{Threads: f.threads})
+	m, err := gollm.LoadModel(f.model, mo)
 	if err != nil {
 		return err
 	}
