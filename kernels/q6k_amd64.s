@@ -269,6 +269,75 @@ token:
 	VZEROUPPER
 	RET
 
+// func q6kRowsAVX512(w *byte, wrb, nrows, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
+// q6kDotsAVX512 for nrows consecutive rows (wrb bytes apart) in one call,
+// row r's results at out + 4r: the constants are loaded once, and there is
+// one call per group of rows instead of one per row.
+TEXT ·q6kRowsAVX512(SB), NOSPLIT, $0-72
+	MOVQ actStride+40(FP), R8
+	MOVQ ntok+48(FP), R9
+	MOVQ outStride+64(FP), R11
+	Q6KCONSTS
+	MOVQ w+0(FP), R13          // this row
+	MOVQ out+56(FP), R14       // its token 0 result
+	MOVQ nrows+16(FP), R12
+nextrow:
+	MOVQ R13, SI
+	MOVQ nb+24(FP), CX
+	MOVQ act+32(FP), DX
+	MOVQ R14, R10
+
+	// out[t*outStride] = 0 for every token
+	MOVQ R10, AX
+	MOVQ R9, BX
+rzero:
+	MOVL $0, (AX)
+	ADDQ R11, AX
+	DECQ BX
+	JNZ  rzero
+
+rblock:
+	Q6KBLOCK
+	MOVQ DX, DI   // activation block of token 0
+	MOVQ R10, AX  // its result
+	MOVQ R9, BX   // tokens left
+rtoken:
+	Q6KTOKEN(Y12, Z12)
+	// Horizontal sum of the 16 lanes.
+	VEXTRACTI64X4 $1, Z12, Y9
+	VPADDD        Y9, Y12, Y12
+	VEXTRACTI128  $1, Y12, X9
+	VPADDD        X9, X12, X12
+	VPSHUFD       $0x4e, X12, X9
+	VPADDD        X9, X12, X12
+	VPSHUFD       $0xb1, X12, X9
+	VPADDD        X9, X12, X12
+	VCVTDQ2PS     X12, X12
+
+	VMOVSS (DI), X10        // da
+	VMULSS X13, X10, X10    // d = da*dw
+	VMULSS X10, X12, X12    // d*float(isum)
+	VMOVSS (AX), X11
+	VADDSS X12, X11, X11
+	VMOVSS X11, (AX)
+
+	ADDQ R8, DI
+	ADDQ R11, AX
+	DECQ BX
+	JNZ  rtoken
+
+	ADDQ $210, SI
+	ADDQ $292, DX
+	DECQ CX
+	JNZ  rblock
+
+	ADDQ wrb+8(FP), R13
+	ADDQ $4, R14
+	DECQ R12
+	JNZ  nextrow
+	VZEROUPPER
+	RET
+
 // func q6kDots8AVX512(w *byte, nb int, act *byte, actStride int, out *float32, outStride int)
 // q6kDotsAVX512 for exactly 8 tokens, with the per-token work after the
 // integer products done for the 8 tokens together: the 8 vectors of 16
