@@ -128,7 +128,8 @@ func (w *worker) await(served uint64) uint64 {
 // first spinYield polls it yields the processor between polls: when there
 // are more runnable threads than cores (other programs, or more workers
 // than cores), the thread it waits for may be the one waiting for this
-// core, and pure spinning would only delay it.
+// core, and pure spinning would only delay it. It also lets other
+// goroutines run, for when GOMAXPROCS is below the number of workers.
 func poll(v *atomic.Uint64, old uint64) (uint64, bool) {
 	start := time.Now()
 	for i := 1; ; i++ {
@@ -140,6 +141,7 @@ func poll(v *atomic.Uint64, old uint64) (uint64, bool) {
 		}
 		if i > spinYield {
 			osYield()
+			runtime.Gosched() // and to another goroutine of ours (GOMAXPROCS < threads)
 		}
 	}
 }
