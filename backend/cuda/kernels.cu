@@ -908,9 +908,12 @@ extern "C" __global__ void copy_kv_block(uint16_t* K, uint16_t* V, long perLayer
 // e^(score - max), (3) out = sum_j p_j * V[j] with p_j = e^(score_j - max)
 // * (1/sum), j in order. Every step is as in backend/cpu's Attention
 // (kernels.AttnScores, Softmax, AttnValues), so the results are the CPU's
-// bit for bit: score = Dot(q, k) * scale with the 32-lane order of Dot,
+// bit for bit: score = attnDot(q, k) * scale with the 32-lane order of Dot
+// and fused multiply-adds (kernels.FMA32 = __fmaf_rn),
 // e^x from exp_cephes, the sum in float64 in Softmax's 16 lanes, and the
-// output adding p_j*v_j one position after the other. Reading K three
+// output adding p_j*v_j one position after the other with a fused
+// multiply-add (kernels.AttnValues). These explicit __fmaf_rn are the only
+// fused operations: the file is compiled with -fmad=false. Reading K three
 // times costs little next to the weights at moderate context lengths; a
 // single pass with a running maximum (flash attention) would change the
 // rounding.
@@ -940,7 +943,7 @@ __device__ void attn_chunk_scores(float* sc, int* slots, const float* qs, int nh
             const float kv = kv_load(K, base + e, f16);
 #pragma unroll
             for (int h = 0; h < ATT_MAXG; h++)
-                if (h < nh) s[h] = s[h] + qs[h * hd + e] * kv;
+                if (h < nh) s[h] = __fmaf_rn(qs[h * hd + e], kv, s[h]);
         }
 #pragma unroll
         for (int h = 0; h < ATT_MAXG; h++) {
@@ -956,7 +959,7 @@ __device__ void attn_chunk_scores(float* sc, int* slots, const float* qs, int nh
             for (int h = 0; h < ATT_MAXG; h++) {
                 if (h < nh) {
                     float t = s[h];
-                    for (int e = full; e < hd; e++) t = t + qs[h * hd + e] * kv_load(K, base + e, f16);
+                    for (int e = full; e < hd; e++) t = __fmaf_rn(qs[h * hd + e], kv_load(K, base + e, f16), t);
                     sc[h * ATT_CHUNK + jj] = t * scale;
                 }
             }
@@ -1048,7 +1051,7 @@ extern "C" __global__ void attention(float* out, const float* q, const void* K, 
         __syncthreads();
         if (active)
             for (int jj = 0; jj < cnt; jj++)
-                o = o + sc[hl * ATT_CHUNK + jj] * kv_load(V, (size_t)slots[jj] * kvDim + (size_t)g * hd + dd, f16);
+                o = __fmaf_rn(sc[hl * ATT_CHUNK + jj], kv_load(V, (size_t)slots[jj] * kvDim + (size_t)g * hd + dd, f16), o);
         __syncthreads();
     }
     if (active) out[qoff + (size_t)hl * hd + dd] = o;
