@@ -70,6 +70,19 @@ type State struct {
 
 	plan    backend.AttnPlan
 	outRows []int32 // (output) batch index of each output token
+
+	// The products of each layer, built once: passing these slices to
+	// Linear allocates nothing, where a literal list would every step.
+	proj []layerProj          // (layer)
+	head []backend.Projection // logits = Wout · x̂
+}
+
+// layerProj lists one layer's products with their destination buffers.
+type layerProj struct {
+	qkv    []backend.Projection // q, k, v = Wq·x̂, Wk·x̂, Wv·x̂
+	out    []backend.Projection // Wo · attention
+	gateUp []backend.Projection // Wgate·x̂, Wup·x̂
+	down   []backend.Projection // Wdown · swiglu
 }
 
 // stageState holds one stage's KV storage and scratch activations, one
@@ -137,6 +150,20 @@ func (m *Model) NewState(o StateOptions) (*State, error) {
 	if len(m.stages) > 1 {
 		s.host = make([]float32, n*c.Embd)
 	}
+	for si, st := range m.stages {
+		ss := &s.stages[si]
+		for l := st.from; l < st.to; l++ {
+			L := &m.layers[l]
+			s.proj = append(s.proj, layerProj{
+				qkv:    []backend.Projection{{Dst: ss.q, W: L.wq}, {Dst: ss.k, W: L.wk}, {Dst: ss.v, W: L.wv}},
+				out:    []backend.Projection{{Dst: ss.xn, W: L.wo}},
+				gateUp: []backend.Projection{{Dst: ss.gate, W: L.wGate}, {Dst: ss.up, W: L.wUp}},
+				down:   []backend.Projection{{Dst: ss.xn, W: L.wDown}},
+			})
+		}
+	}
+	last := &s.stages[len(s.stages)-1]
+	s.head = []backend.Projection{{Dst: last.logits, W: m.output}}
 	var storage kvcache.Storage = all[0]
 	if len(all) > 1 {
 		storage = all
@@ -178,29 +205,25 @@ func (m *Model) Forward(s *State, b *Batch, logits []float32) error {
 			be.Write(ss.x, s.host, n)
 		}
 		for l := st.from; l < st.to; l++ {
-			L, kvl := &m.layers[l], l-st.from // kvl: the layer's index in this stage's KV storage
+			L, P := &m.layers[l], &s.proj[l]
+			kvl := l - st.from // the layer's index in this stage's KV storage
 			// Attention block: x += Wo · attention(rope(norm(Wq·x̂)), rope(norm(Wk·x̂)), Wv·x̂)
 			be.RMSNorm(ss.xn, ss.x, L.attnNorm, eps, n)
-			be.Linear(ss.xn, n,
-				backend.Projection{Dst: ss.q, W: L.wq},
-				backend.Projection{Dst: ss.k, W: L.wk},
-				backend.Projection{Dst: ss.v, W: L.wv})
+			be.Linear(ss.xn, n, P.qkv...) // q, k, v
 			be.RMSNormHeads(ss.q, L.qNorm, eps, n)
 			be.RMSNormHeads(ss.k, L.kNorm, eps, n)
 			be.RoPE(ss.q, n, b.Pos, &m.rope)
 			be.RoPE(ss.k, n, b.Pos, &m.rope)
 			be.StoreKV(ss.store, kvl, ss.k, ss.v, p)
 			be.Attention(ss.att, ss.q, ss.store, kvl, p)
-			be.Linear(ss.att, n, backend.Projection{Dst: ss.xn, W: L.wo})
+			be.Linear(ss.att, n, P.out...) // xn = Wo · att
 			be.Add(ss.x, ss.xn, n)
 
 			// Feed-forward block: x += W_down · (silu(W_gate·x̂) ⊙ W_up·x̂)
 			be.RMSNorm(ss.xn, ss.x, L.ffnNorm, eps, n)
-			be.Linear(ss.xn, n,
-				backend.Projection{Dst: ss.gate, W: L.wGate},
-				backend.Projection{Dst: ss.up, W: L.wUp})
+			be.Linear(ss.xn, n, P.gateUp...) // gate, up
 			be.SwiGLU(ss.gate, ss.gate, ss.up, n)
-			be.Linear(ss.gate, n, backend.Projection{Dst: ss.xn, W: L.wDown})
+			be.Linear(ss.gate, n, P.down...) // xn = Wdown · gate
 			be.Add(ss.x, ss.xn, n)
 		}
 	}
@@ -212,7 +235,7 @@ func (m *Model) Forward(s *State, b *Batch, logits []float32) error {
 	be, ss := m.Backend(), &s.stages[len(s.stages)-1]
 	be.Gather(ss.xo, ss.x, s.outRows)
 	be.RMSNorm(ss.xo, ss.xo, m.outNorm, eps, nOut)
-	be.Linear(ss.xo, nOut, backend.Projection{Dst: ss.logits, W: m.output})
+	be.Linear(ss.xo, nOut, s.head...) // logits = Wout · xo
 	be.Read(logits, ss.logits, nOut)
 	return m.err()
 }
