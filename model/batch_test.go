@@ -129,40 +129,11 @@ func bitsEqual(a, b []float32) bool {
 // prompt position and of every decode step.
 func soloLogits(t *testing.T, m *Model, kv tensor.DType, prompt, decode []int32, chunk int) [][]float32 {
 	t.Helper()
-	s, err := m.NewState(StateOptions{Capacity: 2048, BlockSize: 16, KVType: kv, MaxBatch: 512})
+	rows, err := m.Replay(kv, Script{Prompt: prompt, Decode: decode, Chunk: chunk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.KV.AddSeq(0)
-	V := m.Config.Vocab
-	var out [][]float32
-	var b Batch
-	for lo := 0; lo < len(prompt); lo += chunk {
-		hi := min(lo+chunk, len(prompt))
-		b.Reset()
-		start, _ := s.KV.Append(0, hi-lo)
-		for p := lo; p < hi; p++ {
-			b.Add(prompt[p], start+p-lo, 0, p == len(prompt)-1)
-		}
-		logits := make([]float32, V)
-		if err := m.Forward(s, &b, logits); err != nil {
-			t.Fatal(err)
-		}
-		if hi == len(prompt) {
-			out = append(out, logits)
-		}
-	}
-	for _, id := range decode {
-		pos, _ := s.KV.Append(0, 1)
-		b.Reset()
-		b.Add(id, pos, 0, true)
-		logits := make([]float32, V)
-		if err := m.Forward(s, &b, logits); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, logits)
-	}
-	return out
+	return rows[0]
 }
 
 // TestBatchInvariance runs a target sequence alone and then packed with 1,
@@ -199,70 +170,22 @@ func TestBatchInvariance(t *testing.T) {
 	}
 }
 
-// packedRun evaluates the target (sequence 0) together with companions.
-// Each step carries every sequence's pending work: companions' prompts are
-// fed in chunks of 7 while the target's prompt is fed in chunks of 9, so
-// prefill and decode tokens of different sequences share batches.
+// packedRun evaluates the target (the first script) together with
+// companions: their prompts are fed in chunks of 7 while the target's go
+// in chunks of 9, so prefill and decode tokens of different sequences
+// share batches.
 func packedRun(t *testing.T, m *Model, kv tensor.DType, prompt, decode []int32, others []goldenResult, companions int) [][]float32 {
 	t.Helper()
-	s, err := m.NewState(StateOptions{Capacity: 4096, BlockSize: 16, KVType: kv, MaxBatch: 512})
+	scripts := []Script{{Prompt: prompt, Decode: decode, Chunk: 9}}
+	for c := 0; c < companions; c++ {
+		o := others[(c+1)%len(others)]
+		scripts = append(scripts, Script{Prompt: o.IDs, Decode: o.GreedyIDs[:4], Chunk: 7})
+	}
+	rows, err := m.Replay(kv, scripts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	V := m.Config.Vocab
-	type job struct {
-		ids   []int32 // prompt then decode tokens
-		nProm int
-		done  int
-		chunk int
-	}
-	jobs := []*job{{ids: append(append([]int32{}, prompt...), decode...), nProm: len(prompt), chunk: 9}}
-	for c := 0; c < companions; c++ {
-		o := others[(c+1)%len(others)]
-		jobs = append(jobs, &job{ids: append(append([]int32{}, o.IDs...), o.GreedyIDs[:4]...), nProm: len(o.IDs), chunk: 7})
-	}
-	for k := range jobs {
-		s.KV.AddSeq(kvcache.SeqID(k))
-	}
-	var out [][]float32
-	var b Batch
-	for {
-		b.Reset()
-		for k, j := range jobs {
-			if j.done >= len(j.ids) {
-				continue
-			}
-			n := 1
-			if j.done < j.nProm {
-				n = min(j.chunk, j.nProm-j.done)
-			}
-			start, err := s.KV.Append(kvcache.SeqID(k), n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for p := start; p < start+n; p++ {
-				b.Add(j.ids[p], p, kvcache.SeqID(k), p >= j.nProm-1)
-			}
-			j.done += n
-		}
-		if b.Len() == 0 {
-			break
-		}
-		logits := make([]float32, b.NumOutputs()*V)
-		if err := m.Forward(s, &b, logits); err != nil {
-			t.Fatal(err)
-		}
-		o := 0
-		for i := range b.Tokens {
-			if b.Output[i] {
-				if b.Seq[i] == 0 {
-					out = append(out, logits[o*V:(o+1)*V])
-				}
-				o++
-			}
-		}
-	}
-	return out
+	return rows[0]
 }
 
 // TestExhaustionLeavesOthersAlone fills the pool with one sequence until
