@@ -77,7 +77,7 @@
 // the Q8_K block sums), so the unpacking cost is shared by the tokens and
 // the weights stream from memory once per group of 8 tokens (rows are
 // taken in chunks that stay in cache while all token groups pass). For
-// Q6_K, groups of exactly 4 or 8 tokens also share the rest of the
+// Q6_K, groups of exactly 2, 4 or 8 tokens also share the rest of the
 // per-block work: their integer sums are reduced together and their
 // float steps run one token per vector lane.
 //

@@ -179,6 +179,9 @@ func tiledMat(kern kernelFunc, wt, at tensor.DType, dst []float32, dstStride int
 func q6kRowsAVX512(w *byte, wrb, nrows, nb int, act *byte, actStride int, ntok int, out *float32, outStride int)
 
 //go:noescape
+func q6kRows2AVX512(w *byte, wrb, nrows, nb int, act *byte, actStride int, out *float32, outStride int)
+
+//go:noescape
 func q6kDots8AVX512(w *byte, nb int, act *byte, actStride int, out *float32, outStride int)
 
 //go:noescape
@@ -186,9 +189,10 @@ func q6kDots4AVX512(w *byte, nb int, act *byte, actStride int, out *float32, out
 
 // matQ6KAVX512 is tiledMat with the grouped kernels for tiles of exactly
 // 8 or 4 tokens (they do the per-token work after the integer products
-// for all the tokens at once) and q6kRowsAVX512 (a run of rows per call)
-// for other counts; all
-// give every (row, token) the reference's value.
+// for all the tokens at once), q6kRows2AVX512 for tiles of 2 (two
+// sequences decoding together; a run of rows per call, the two tokens'
+// per-block work shared) and q6kRowsAVX512 (a run of rows per call) for
+// other counts; all give every (row, token) the reference's value.
 func matQ6KAVX512(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 int) {
 	const wt, at = tensor.Q6_K, tensor.Q8_K
 	wrb, arb := rowBytes(wt, cols), rowBytes(at, cols)
@@ -198,16 +202,19 @@ func matQ6KAVX512(dst []float32, dstStride int, w, act []byte, n, cols, r0, r1 i
 		for j := 0; j < n; j += tileTokens {
 			t := min(tileTokens, n-j)
 			ap := &act[j*arb]
-			if t != 8 && t != 4 {
-				q6kRowsAVX512(&w[rc*wrb], wrb, rEnd-rc, nb, ap, arb, t, &dst[j*dstStride+rc], 4*dstStride)
-				continue
-			}
-			for r := rc; r < rEnd; r++ {
-				if t == 8 {
-					q6kDots8AVX512(&w[r*wrb], nb, ap, arb, &dst[j*dstStride+r], 4*dstStride)
-				} else {
-					q6kDots4AVX512(&w[r*wrb], nb, ap, arb, &dst[j*dstStride+r], 4*dstStride)
+			switch t {
+			case 2:
+				q6kRows2AVX512(&w[rc*wrb], wrb, rEnd-rc, nb, ap, arb, &dst[j*dstStride+rc], 4*dstStride)
+			case 4, 8:
+				for r := rc; r < rEnd; r++ {
+					if t == 8 {
+						q6kDots8AVX512(&w[r*wrb], nb, ap, arb, &dst[j*dstStride+r], 4*dstStride)
+					} else {
+						q6kDots4AVX512(&w[r*wrb], nb, ap, arb, &dst[j*dstStride+r], 4*dstStride)
+					}
 				}
+			default:
+				q6kRowsAVX512(&w[rc*wrb], wrb, rEnd-rc, nb, ap, arb, t, &dst[j*dstStride+rc], 4*dstStride)
 			}
 		}
 	}

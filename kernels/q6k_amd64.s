@@ -80,7 +80,7 @@ GLOBL q6kPackPerm<>(SB), RODATA|NOPTR, $128
 	VPXORD Z15, Z15, Z15
 
 // Q6KBLOCK: the weight block at SI → Z0..Z3 (values), Z4, Z5 (scales),
-// Y14 (-32·scales), X13 (dw).
+// Y14 (-32·scales), X13 (dw, in all 4 lanes).
 //
 // It first asks for the weights about 10 blocks ahead into L1 and 40
 // blocks ahead into L2 (rows are contiguous, so this runs on into the
@@ -124,28 +124,28 @@ GLOBL q6kPackPerm<>(SB), RODATA|NOPTR, $128
 	VPERMW    Z8, Z21, Z5 \
 	VPSLLW    $5, Y8, Y14 \
 	VPSUBW    Y14, Y15, Y14 \
-	MOVWLZX   208(SI), AX \
-	VMOVD     AX, X13 \
+	VPBROADCASTW 208(SI), X13 \
 	VCVTPH2PS X13, X13
 
-// Q6KTOKEN(accy, acc): one token's block product into acc (16 int32 lanes
-// that add up to the token's isum; accy names acc's low 256 bits), DI at
-// the token's Q8_K block. The VPMADDWD (VEX/EVEX on 256 bits) clears the
-// upper half of acc.
-#define Q6KTOKEN(accy, acc) \
-	VPMADDWD   260(DI), Y14, accy \
-	VPXORD     Z9, Z9, Z9 \
-	VPDPBUSD   4(DI), Z0, Z9 \
-	VPXORD     Z10, Z10, Z10 \
-	VPDPBUSD   68(DI), Z1, Z10 \
-	VPACKSSDW  Z10, Z9, Z9 \
-	VPDPWSSD   Z4, Z9, acc \
-	VPXORD     Z9, Z9, Z9 \
-	VPDPBUSD   132(DI), Z2, Z9 \
-	VPXORD     Z10, Z10, Z10 \
-	VPDPBUSD   196(DI), Z3, Z10 \
-	VPACKSSDW  Z10, Z9, Z9 \
-	VPDPWSSD   Z5, Z9, acc
+// Q6KTOKEN(base, accy, acc, ta, tb): one token's block product into acc
+// (16 int32 lanes that add up to the token's isum; accy names acc's low
+// 256 bits), base at the token's Q8_K block, ta and tb two scratch
+// registers. The VPMADDWD (VEX/EVEX on 256 bits) clears the upper half of
+// acc.
+#define Q6KTOKEN(base, accy, acc, ta, tb) \
+	VPMADDWD   260(base), Y14, accy \
+	VPXORD     ta, ta, ta \
+	VPDPBUSD   4(base), Z0, ta \
+	VPXORD     tb, tb, tb \
+	VPDPBUSD   68(base), Z1, tb \
+	VPACKSSDW  tb, ta, ta \
+	VPDPWSSD   Z4, ta, acc \
+	VPXORD     ta, ta, ta \
+	VPDPBUSD   132(base), Z2, ta \
+	VPXORD     tb, tb, tb \
+	VPDPBUSD   196(base), Z3, tb \
+	VPACKSSDW  tb, ta, ta \
+	VPDPWSSD   Z5, ta, acc
 
 // Token order of the sums left by the grouped reductions below: token L
 // at dword 4L, token L+4 at dword 4L+2.
@@ -237,7 +237,7 @@ block:
 	MOVQ R10, AX  // its result
 	MOVQ R9, BX   // tokens left
 token:
-	Q6KTOKEN(Y12, Z12)
+	Q6KTOKEN(DI, Y12, Z12, Z9, Z10)
 	// Horizontal sum of the 16 lanes.
 	VEXTRACTI64X4 $1, Z12, Y9
 	VPADDD        Y9, Y12, Y12
@@ -302,7 +302,7 @@ rblock:
 	MOVQ R10, AX  // its result
 	MOVQ R9, BX   // tokens left
 rtoken:
-	Q6KTOKEN(Y12, Z12)
+	Q6KTOKEN(DI, Y12, Z12, Z9, Z10)
 	// Horizontal sum of the 16 lanes.
 	VEXTRACTI64X4 $1, Z12, Y9
 	VPADDD        Y9, Y12, Y12
@@ -338,6 +338,76 @@ rtoken:
 	VZEROUPPER
 	RET
 
+// func q6kRows2AVX512(w *byte, wrb, nrows, nb int, act *byte, actStride int, out *float32, outStride int)
+// q6kRowsAVX512 for exactly 2 tokens (two sequences decoding together),
+// with the per-token work after the integer products shared: the two
+// tokens' 16-lane partial sums are reduced together (one set of shuffles
+// instead of two), and the two float steps run in lanes 0 and 2 of one
+// vector with the result kept in a register rather than in memory. Each
+// lane sees the reference's operations: acc = acc + float32((da·dw) ·
+// float32(isum)). In cache this makes a 2-token pass over a 3072×1024
+// matrix 10% cheaper (115 → 104 µs, one thread).
+//
+// Registers besides those of Q6KBLOCK: DX and DI the two tokens' Q8_K
+// blocks, Z24 and Z25 their integer accumulators, Z26 and Z27 token 1's
+// scratch (token 0 uses Z9, Z10), X12 the float results (token 0 in lane
+// 0, token 1 in lane 2).
+TEXT ·q6kRows2AVX512(SB), NOSPLIT, $0-64
+	MOVQ actStride+40(FP), R8
+	MOVQ outStride+56(FP), R11
+	Q6KCONSTS
+	MOVQ w+0(FP), R13          // this row
+	MOVQ out+48(FP), R14       // its token 0 result
+	MOVQ nrows+16(FP), R12
+row2:
+	MOVQ R13, SI
+	MOVQ nb+24(FP), CX
+	MOVQ act+32(FP), DX
+	LEAQ (DX)(R8*1), DI
+	VXORPS X12, X12, X12
+block2:
+	Q6KBLOCK
+	Q6KTOKEN(DX, Y24, Z24, Z9, Z10)
+	Q6KTOKEN(DI, Y25, Z25, Z26, Z27)
+
+	// Both tokens' 16 lanes at once: 256-bit halves added (token 0 in
+	// the low half of Z9, token 1 in the high half), then the high half
+	// set beside the low one and 64-bit pairs added, then 128-bit halves,
+	// then adjacent dwords: X9 = [isum0, isum0, isum1, isum1].
+	VSHUFI32X4    $0x44, Z25, Z24, Z9
+	VSHUFI32X4    $0xEE, Z25, Z24, Z10
+	VPADDD        Z10, Z9, Z9
+	VEXTRACTI64X4 $1, Z9, Y10
+	VPUNPCKLQDQ   Y10, Y9, Y11
+	VPUNPCKHQDQ   Y10, Y9, Y10
+	VPADDD        Y10, Y11, Y11
+	VEXTRACTI128  $1, Y11, X10
+	VPADDD        X10, X11, X11
+	VPSHUFD       $0xB1, X11, X9
+	VPADDD        X9, X11, X9
+	VCVTDQ2PS     X9, X9
+
+	VMOVSS    (DX), X10              // da of token 0
+	VINSERTPS $0x20, (DI), X10, X10  // [da0, 0, da1, 0]
+	VMULPS    X13, X10, X10          // d = da*dw
+	VMULPS    X9, X10, X10           // d*float(isum)
+	VADDPS    X10, X12, X12
+
+	ADDQ $210, SI
+	ADDQ $292, DX
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  block2
+
+	VMOVSS     X12, (R14)
+	VEXTRACTPS $2, X12, (R14)(R11*1)
+	ADDQ wrb+8(FP), R13
+	ADDQ $4, R14
+	DECQ R12
+	JNZ  row2
+	VZEROUPPER
+	RET
+
 // func q6kDots8AVX512(w *byte, nb int, act *byte, actStride int, out *float32, outStride int)
 // q6kDotsAVX512 for exactly 8 tokens, with the per-token work after the
 // integer products done for the 8 tokens together: the 8 vectors of 16
@@ -350,21 +420,21 @@ TEXT ·q6kDots8AVX512(SB), $64-48
 block8:
 	Q6KBLOCK
 	MOVQ DX, DI
-	Q6KTOKEN(Y24, Z24)
+	Q6KTOKEN(DI, Y24, Z24, Z9, Z10)
 	ADDQ R8, DI
-	Q6KTOKEN(Y25, Z25)
+	Q6KTOKEN(DI, Y25, Z25, Z9, Z10)
 	ADDQ R8, DI
-	Q6KTOKEN(Y26, Z26)
+	Q6KTOKEN(DI, Y26, Z26, Z9, Z10)
 	ADDQ R8, DI
-	Q6KTOKEN(Y27, Z27)
+	Q6KTOKEN(DI, Y27, Z27, Z9, Z10)
 	ADDQ R8, DI
-	Q6KTOKEN(Y28, Z28)
+	Q6KTOKEN(DI, Y28, Z28, Z9, Z10)
 	ADDQ R8, DI
-	Q6KTOKEN(Y29, Z29)
+	Q6KTOKEN(DI, Y29, Z29, Z9, Z10)
 	ADDQ R8, DI
-	Q6KTOKEN(Y30, Z30)
+	Q6KTOKEN(DI, Y30, Z30, Z9, Z10)
 	ADDQ R8, DI
-	Q6KTOKEN(Y31, Z31)
+	Q6KTOKEN(DI, Y31, Z31, Z9, Z10)
 
 	// Sum each token's 16 lanes, 8 tokens at once. Step 1: pairs of
 	// tokens, 256-bit halves added (8 lanes each, token 2i in the low half).
@@ -411,13 +481,13 @@ TEXT ·q6kDots4AVX512(SB), $64-48
 block4:
 	Q6KBLOCK
 	MOVQ DX, DI
-	Q6KTOKEN(Y24, Z24)
+	Q6KTOKEN(DI, Y24, Z24, Z9, Z10)
 	ADDQ R8, DI
-	Q6KTOKEN(Y25, Z25)
+	Q6KTOKEN(DI, Y25, Z25, Z9, Z10)
 	ADDQ R8, DI
-	Q6KTOKEN(Y26, Z26)
+	Q6KTOKEN(DI, Y26, Z26, Z9, Z10)
 	ADDQ R8, DI
-	Q6KTOKEN(Y27, Z27)
+	Q6KTOKEN(DI, Y27, Z27, Z9, Z10)
 
 	// Steps 1 and 2 of the 8-token reduction; then 128-bit lane L holds
 	// token L's 4 partial sums.
