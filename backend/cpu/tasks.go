@@ -251,10 +251,12 @@ func (t *attnTask) job(job int, sp *[]float32) {
 	for j0 := 0; j0 < npos; j0 += bs {
 		rows := min(bs, npos-j0)
 		slot := int(table[j0/bs]) * bs // the block's first slot
+		nslot, nrows := t.nextBlock(table, j0, npos)
 		for g := g0; g < g1; g++ {
 			off := slot*kvDim + g*hd // its key for KV head g
 			s := scores[(g-g0)*group*npos+j0:]
 			qg := q[(g-g0)*group*hd : (g-g0+1)*group*hd]
+			t.prefetch(h.K16, h.K32, nslot*kvDim+g*hd, kvDim, nrows, hd)
 			if h.DType == tensor.F16 {
 				kernels.AttnScoresF16(s, npos, qg, group, hd, h.K16[layer][off:], kvDim, rows, p.Scale)
 			} else {
@@ -262,6 +264,8 @@ func (t *attnTask) job(job int, sp *[]float32) {
 			}
 		}
 	}
+	// The first block of values loads while the softmax runs.
+	t.prefetch(h.V16, h.V32, int(table[0])*bs*kvDim+g0*hd, kvDim, min(bs, npos), (g1-g0)*hd)
 	for k := 0; k < heads; k++ {
 		kernels.Softmax(scores[k*npos : (k+1)*npos])
 	}
@@ -269,8 +273,10 @@ func (t *attnTask) job(job int, sp *[]float32) {
 	for j0 := 0; j0 < npos; j0 += bs {
 		rows := min(bs, npos-j0)
 		slot := int(table[j0/bs]) * bs
+		nslot, nrows := t.nextBlock(table, j0, npos)
 		for g := g0; g < g1; g++ {
 			off := slot*kvDim + g*hd
+			t.prefetch(h.V16, h.V32, nslot*kvDim+g*hd, kvDim, nrows, hd)
 			s := scores[(g-g0)*group*npos+j0:]
 			og := out[(g-g0)*group*hd : (g-g0+1)*group*hd]
 			if h.DType == tensor.F16 {
@@ -279,5 +285,34 @@ func (t *attnTask) job(job int, sp *[]float32) {
 				kernels.AttnValues(og, group, hd, s, npos, h.V32[layer][off:], kvDim, rows)
 			}
 		}
+	}
+}
+
+// nextBlock returns the first slot of the KV block after the one holding
+// positions j0.., and how many of its rows the token attends to (0 at the
+// last block).
+func (t *attnTask) nextBlock(table []int32, j0, npos int) (slot, rows int) {
+	bs := t.p.BlockSize
+	if j0+bs >= npos {
+		return 0, 0
+	}
+	return int(table[j0/bs+1]) * bs, min(bs, npos-j0-bs)
+}
+
+// prefetch asks for rows cached rows of n values at off, kvDim apart, of
+// one layer's F16 or F32 cache (whichever this cache holds): attention
+// loads the next block's part of each row while it computes the current
+// block. The blocks of a sequence lie anywhere in the cache (paged), and
+// each job reads only its heads' part of every row, so the hardware
+// prefetchers do not see these addresses coming: without this, attention
+// read the cache at about 40% of the memory bandwidth.
+func (t *attnTask) prefetch(h16 [][]uint16, h32 [][]float32, off, kvDim, rows, n int) {
+	if rows == 0 {
+		return
+	}
+	if h16 != nil {
+		kernels.Prefetch(h16[t.layer][off:], kvDim, rows, n)
+	} else {
+		kernels.Prefetch(h32[t.layer][off:], kvDim, rows, n)
 	}
 }
