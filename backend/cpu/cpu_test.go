@@ -126,6 +126,27 @@ func TestOpsDoNotAllocate(t *testing.T) {
 	}
 }
 
+// TestGrowingContextDoesNotAllocate: generation moves a sequence one
+// position further at every step; the attention scratch must not be
+// reallocated each time.
+func TestGrowingContextDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless with the race detector")
+	}
+	fx := newOpsFixture(t, 1)
+	pos := int32(20)
+	fx.plan.Pos[0], fx.plan.Slots[0] = pos, pos
+	fx.step()
+	next := func() {
+		pos++ // up to 41: the fixture's cache holds 48 positions
+		fx.plan.Pos[0], fx.plan.Slots[0] = pos, pos
+		fx.step()
+	}
+	if allocs := testing.AllocsPerRun(20, next); allocs > 0 {
+		t.Errorf("%v allocations per step", allocs)
+	}
+}
+
 // TestOpsConcurrent: operations called from several goroutines on one
 // backend (they take turns) give the same results as one after the other.
 func TestOpsConcurrent(t *testing.T) {

@@ -242,7 +242,9 @@ func (t *attnTask) job(job int, sp *[]float32) {
 	npos := int(p.Pos[i]) + 1
 	heads := (g1 - g0) * group
 	if cap(*sp) < heads*npos {
-		*sp = make([]float32, heads*npos)
+		// Room for 256 more positions, so that a sequence that grows
+		// by a token per step does not reallocate at every step.
+		*sp = make([]float32, heads*(npos+256))
 	}
 	scores := (*sp)[:heads*npos] // (query head in range, position)
 	table := p.Tables[i]
