@@ -210,16 +210,30 @@ func (t *attnTask) plan(threads int) int {
 	return t.chunks
 }
 
-// jobs returns the jobs of chunk k of n: those whose cumulative cost ends
-// in (k/n, (k+1)/n] of the total.
+// jobs returns the jobs of chunk k of n: those whose middle (half way
+// through the job's cost, counted from the start of the batch) lies in
+// [k/n, (k+1)/n) of the total.
+//
+// Splitting on the middle rather than the end of each job matters when
+// the jobs are few: two sequences decoding, at positions 128 and 127, make
+// four jobs of costs 516, 516, 512, 512 (two head ranges each); cut where
+// a job ends past half the total (1028), the first worker would get one
+// job and the second three.
 func (t *attnTask) jobs(k, n int) (lo, hi int) {
 	total := t.cost[len(t.cost)-1]
 	bound := func(k int) int {
 		if k == n {
 			return len(t.cost)
 		}
-		limit := total * k / n
-		return sort.Search(len(t.cost), func(j int) bool { return t.cost[j] > limit })
+		// The first job whose middle, (cost[j-1] + cost[j]) / 2, is at
+		// least total·k/n (in integers: both sides times 2n).
+		return sort.Search(len(t.cost), func(j int) bool {
+			prev := 0
+			if j > 0 {
+				prev = t.cost[j-1]
+			}
+			return (prev+t.cost[j])*n >= 2*total*k
+		})
 	}
 	return bound(k), bound(k + 1)
 }
