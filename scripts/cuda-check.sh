@@ -109,7 +109,7 @@ if [ -s "$model" ]; then
 
 	# 4. gollm bench on the GPU, when the CLI has the flag.
 	if bin/gollm bench --help 2>&1 | grep -q -- '-gpu string'; then
-		part bench-cli 120 bin/gollm bench --gpu cuda --model "$model" --json --reps 1 --seqs 1,64
+		part bench-cli 120 bin/gollm bench --gpu cuda --model "$model" --json --reps 1 --seqs 1,64 --no-sequential
 	else
 		say "== bench-cli: skipped (this gollm bench has no --gpu flag)"
 	fi
