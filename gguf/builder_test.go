@@ -13,7 +13,6 @@ type rawFile struct{ b []byte }
 
 func (r *rawFile) raw(p ...byte) *rawFile { r.b = append(r.b, p...); return r }
 func (r *rawFile) u8(v uint8) *rawFile    { return r.raw(v) }
-func (r *rawFile) u16(v uint16) *rawFile  { r.b = binary.LittleEndian.AppendUint16(r.b, v); return r }
 func (r *rawFile) u32(v uint32) *rawFile  { r.b = binary.LittleEndian.AppendUint32(r.b, v); return r }
 func (r *rawFile) u64(v uint64) *rawFile  { r.b = binary.LittleEndian.AppendUint64(r.b, v); return r }
 func (r *rawFile) f32(v float32) *rawFile { return r.u32(math.Float32bits(v)) }

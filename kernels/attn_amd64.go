@@ -77,7 +77,8 @@ func attnValuesF16AVX512(out []float32, heads, d int, p []float32, pStride int, 
 	}
 	var spare [512]float32 // a lone head's twin output, when d fits
 	for h := 0; h < heads; h += 2 {
-		oa, ob, pa, pb := &out[h*d], &out[h*d], &p[h*pStride], &p[h*pStride]
+		var ob *float32 // the second head's output: its own, or a scratch twin
+		oa, pa, pb := &out[h*d], &p[h*pStride], &p[h*pStride]
 		if h+1 < heads {
 			ob, pb = &out[(h+1)*d], &p[(h+1)*pStride]
 		} else if d <= len(spare) {
@@ -97,7 +98,8 @@ func attnValuesF32AVX512(out []float32, heads, d int, p []float32, pStride int, 
 	}
 	var spare [512]float32
 	for h := 0; h < heads; h += 2 {
-		oa, ob, pa, pb := &out[h*d], &out[h*d], &p[h*pStride], &p[h*pStride]
+		var ob *float32 // the second head's output: its own, or a scratch twin
+		oa, pa, pb := &out[h*d], &p[h*pStride], &p[h*pStride]
 		if h+1 < heads {
 			ob, pb = &out[(h+1)*d], &p[(h+1)*pStride]
 		} else if d <= len(spare) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"sort"
 	"testing"
 
 	"github.com/gollm/gollm/backend/cpu"
@@ -161,16 +160,6 @@ func argmax(x []float32) int {
 		}
 	}
 	return best
-}
-
-// topIDs returns the k best ids, ties by lower id.
-func topIDs(x []float32, k int) []int {
-	idx := make([]int, len(x))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return x[idx[a]] > x[idx[b]] })
-	return idx[:k]
 }
 
 // Tolerances.

@@ -1,7 +1,5 @@
 package tokenizer
 
-import "unicode/utf8"
-
 // Byte-level BPE (GPT-2's scheme) never sees raw bytes. Every byte 0..255 is
 // first replaced by one printable Unicode character, so that a vocabulary
 // entry is always a printable string: the printable ASCII and Latin-1 bytes
@@ -51,12 +49,4 @@ func byteLevelDecode(dst []byte, s string) (out []byte, ok bool) {
 		dst = append(dst, byte(runeToByte[r]))
 	}
 	return dst, true
-}
-
-// byteLevelEncode appends the mapped characters (UTF-8) of every byte of b.
-func byteLevelEncode(dst []byte, b []byte) []byte {
-	for _, c := range b {
-		dst = utf8.AppendRune(dst, byteToRune[c])
-	}
-	return dst
 }

@@ -87,7 +87,7 @@ func splitQwen2(text string, cps []codePoint, ends []int32) ([]codePoint, []int3
 	isLineBreak := func(i int) bool { r := rAt(i); return r == '\r' || r == '\n' }
 
 	for i := 0; i < n; {
-		end := i + 1 // the word is cps[i:end]; every rule sets end
+		var end int // the word is cps[i:end]; every rule sets end
 		r := cps[i].r
 		switch {
 		// 1. 's 't 're 've 'm 'll 'd, either case.

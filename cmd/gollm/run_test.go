@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -152,7 +153,7 @@ func TestLogitsCLI(t *testing.T) {
 	g := golden.Results[0]
 	var ids []string
 	for _, id := range g.IDs {
-		ids = append(ids, strconvItoa(int(id)))
+		ids = append(ids, strconv.Itoa(int(id)))
 	}
 	model := testdata.Path("models", "qwen3-tiny-q6k.gguf")
 	out := filepath.Join(t.TempDir(), "l.f32")
@@ -190,19 +191,6 @@ func TestLogitsCLI(t *testing.T) {
 	if first != res.Positions[0].Top[0].Logit {
 		t.Errorf("raw file and JSON disagree: %g vs %g", first, res.Positions[0].Top[0].Logit)
 	}
-}
-
-func strconvItoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + itoa(i)) }
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
 }
 
 func TestTailFitting(t *testing.T) {
