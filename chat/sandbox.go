@@ -2,6 +2,7 @@ package chat
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -403,7 +404,7 @@ func (p *printStatement) Execute(r *exec.Renderer, _ *nodes.ControlStructureBloc
 		return err
 	}
 	_, err := s.metered(r).Visit(p.node)
-	return err
+	return s.settled(err)
 }
 
 // limitedStatement runs a statement after checking the clock, with its
@@ -422,7 +423,7 @@ func (l *limitedStatement) Execute(r *exec.Renderer, block *nodes.ControlStructu
 	if err := s.tick(); err != nil {
 		return err
 	}
-	return l.inner.Execute(s.metered(r), block)
+	return s.settled(l.inner.Execute(s.metered(r), block))
 }
 
 // guardStatement runs the body of a loop (one iteration), macro, call
@@ -445,7 +446,37 @@ func (g *guardStatement) Execute(r *exec.Renderer, _ *nodes.ControlStructureBloc
 	if err := s.enter(g.iteration); err != nil {
 		return err
 	}
-	return nodes.Walk(r, g.body) // break and continue pass through as errors
+	err := nodes.Walk(r, g.body)
+	if err == nil || isLoopControl(err) {
+		return err // break and continue pass through as errors
+	}
+	// The first error to leave a loop body or a macro is the render's
+	// error: Jinja's exceptions end a render too.
+	return s.fail(newGonjaError(err))
+}
+
+// isLoopControl reports whether err is {% break %} or {% continue %} on
+// its way to its loop.
+func isLoopControl(err error) bool {
+	var b *controlStructures.LoopBreakError
+	var c *controlStructures.LoopContinueError
+	return errors.As(err, &b) || errors.As(err, &c)
+}
+
+// settled returns the render's error in place of err once the render has
+// one. An error rises through every statement and macro call it is
+// nested in, and gonja wraps it at each: around a statement with a
+// message, and at a macro call by copying the text of everything wrapped
+// so far into a new message (exec/calls.go). Nested n levels, the copies
+// add up to n²/2 messages: 30,000 levels (a recursive macro called 128
+// deep, its call inside 240 nested ifs) took minutes and gigabytes to
+// report one error. Returning the recorded error at each statement keeps
+// every copy one message long.
+func (s *renderState) settled(err error) error {
+	if err != nil && s.err != nil {
+		return s.err
+	}
+	return err
 }
 
 // noLoaderStatement is {% include %}, {% import %}, {% from %} and

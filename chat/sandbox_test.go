@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
 
+	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/internal/testdata"
 )
 
@@ -314,5 +316,62 @@ func TestGonjaBuiltinsCovered(t *testing.T) {
 		"if", "import", "include", "macro", "raw", "set", "trans", "with"}
 	if all := keys(builtins.ControlStructures, "statements"); !slices.Equal(all, want) {
 		t.Errorf("gonja's statements %v, known %v", all, want)
+	}
+}
+
+// TestFromGGUFHostile: FromGGUF returns a template whose source parses,
+// even if it cannot render (the root package then loads the model and
+// reports the template's error when it is used), and a clean ErrSyntax for
+// one that the sandbox refuses to parse.
+func TestFromGGUFHostile(t *testing.T) {
+	file := func(source string) *gguf.File {
+		w := gguf.NewWriter()
+		check(t, w.Set("tokenizer.chat_template", gguf.String(source)))
+		check(t, w.Set("tokenizer.ggml.tokens", gguf.ArrayOf([]string{"<s>", "</s>"})))
+		check(t, w.Set("tokenizer.ggml.bos_token_id", gguf.Uint32(0)))
+		var b bytes.Buffer
+		_, err := w.WriteTo(&b)
+		check(t, err)
+		f, err := gguf.Parse(b.Bytes())
+		check(t, err)
+		return f
+	}
+	tpl, err := FromGGUF(file(`{{ bos_token }}{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}`))
+	check(t, err)
+	if _, err := tpl.Render(nil, RenderOptions{}); !errors.Is(err, ErrLimit) {
+		t.Errorf("rendering a recursive macro: %v, want ErrLimit", err)
+	}
+	deep := "{{" + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + "}}"
+	if _, err := FromGGUF(file(deep)); !errors.Is(err, ErrSyntax) {
+		t.Errorf("a template nested 100,000 levels: %v, want ErrSyntax", err)
+	}
+}
+
+// TestDeepErrorsStayShort: an error raised at the bottom of deep nesting
+// is reported once, not once per level. gonja copies the text of an error
+// into a new message at every macro call it rises through, so a limit hit
+// by a recursive macro called inside 240 nested blocks (60,000 levels in
+// all) took minutes and gigabytes to report; its message is now one line,
+// and so is that of an error of gonja's own raised 200 calls deep.
+func TestDeepErrorsStayShort(t *testing.T) {
+	ifs := func(n int, body string) string {
+		return strings.Repeat("{% if 1 %}", n) + body + strings.Repeat("{% endif %}", n)
+	}
+	for _, c := range []struct {
+		name, src string
+		want      error
+	}{
+		{"a limit", `{% macro f() %}` + ifs(240, "{{ f() }}") + `{% endmacro %}{{ f() }}`, ErrLimit},
+		{"gonja's error", `{% macro f(n) %}` + ifs(20, "{% if n %}{{ f(n-1) }}{% else %}{{ x.nope() }}{% endif %}") + `{% endmacro %}{{ f(200) }}`, ErrRender},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tpl, err := NewTemplate(c.src, "", "")
+			check(t, err)
+			_, err = tpl.WithLimits(Limits{Depth: MaxDepth, Time: time.Minute}).Render(nil, RenderOptions{Extra: map[string]any{"x": 7}})
+			if !errors.Is(err, c.want) || len(err.Error()) > 300 {
+				t.Fatalf("got %d bytes of %v, want %v in at most 300 bytes", len(err.Error()), err, c.want)
+			}
+			t.Logf("%v", err)
+		})
 	}
 }

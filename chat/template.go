@@ -318,7 +318,7 @@ func (t *Template) RenderContext(ctx context.Context, msgs []Message, opts Rende
 	case s.err != nil:
 		return "", s.err // a limit, or raised by this package's filters: the clear message
 	case execErr != nil:
-		return "", fmt.Errorf("%w: %w", ErrRender, execErr)
+		return "", newGonjaError(execErr)
 	}
 	return out.String(), nil
 }
@@ -418,4 +418,54 @@ func toTemplateValue(v any, depth int) (any, error) {
 		return list, nil
 	}
 	return nil, fmt.Errorf("%w: %T", ErrValue, v)
+}
+
+// gonjaError is an error of gonja's own, told in one line. gonja wraps an
+// error once for every statement it rises through ("Unable to execute
+// controlStructure at line 1: IfControlStructure(Line=1 Col=23): …"),
+// which says little and grows with the template's nesting; Error gives
+// the line of the innermost statement and the cause. Unwrap still gives
+// the whole chain.
+type gonjaError struct {
+	err  error
+	line string // "line 3: ", or ""
+	root string
+}
+
+func newGonjaError(err error) error {
+	g := &gonjaError{err: err, root: rootCause(err).Error()}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, " at line "); i >= 0 {
+		rest := msg[i+len(" at line "):]
+		if j := strings.IndexByte(rest, ':'); j > 0 {
+			g.line = "line " + rest[:j] + ": "
+		}
+	}
+	return g
+}
+
+func (g *gonjaError) Error() string   { return ErrRender.Error() + ": " + g.line + g.root }
+func (g *gonjaError) Unwrap() []error { return []error{ErrRender, g.err} }
+
+// rootCause follows pkg/errors' causes, and errors held in gonja's values,
+// to the error at the bottom.
+func rootCause(err error) error {
+	for range 1000 { // a chain is as long as the nesting, at most MaxDepth per call
+		switch e := err.(type) {
+		case interface{ Cause() error }:
+			if e.Cause() == nil {
+				return err
+			}
+			err = e.Cause()
+		case *exec.Value:
+			inner, ok := e.Interface().(error)
+			if !ok || inner == error(e) {
+				return err
+			}
+			err = inner
+		default:
+			return err
+		}
+	}
+	return err
 }
