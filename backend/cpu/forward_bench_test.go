@@ -12,6 +12,7 @@ import (
 
 	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/backend/cpu"
+	"github.com/gollm/gollm/flat"
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/kernels"
 	"github.com/gollm/gollm/kvcache"
@@ -160,9 +161,9 @@ func benchDecode(b *testing.B, n int) {
 	ctx := *benchCtx
 	env := newBenchEnv(b, n, n*(ctx+32))
 	kv, V := env.s.KV, env.m.Config.Vocab
-	var batch model.Batch
+	var batch flat.Batch
 	for k := 0; k < n; k++ {
-		seq := kvcache.SeqID(k)
+		seq := flat.SeqID(k)
 		if err := kv.AddSeq(seq); err != nil {
 			b.Fatal(err)
 		}
@@ -174,7 +175,7 @@ func benchDecode(b *testing.B, n int) {
 	logits := make([]float32, n*V)
 	step := func() {
 		for k := 0; k < n; k++ {
-			seq := kvcache.SeqID(k)
+			seq := flat.SeqID(k)
 			if err := kv.Truncate(seq, ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -205,7 +206,7 @@ func benchPrompt(b *testing.B) {
 	const n = 512
 	env := newBenchEnv(b, n, n+32)
 	kv := env.s.KV
-	var batch model.Batch
+	var batch flat.Batch
 	for p := 0; p < n; p++ {
 		batch.Add(int32(p*37%env.m.Config.Vocab), p, 0, p == n-1)
 	}

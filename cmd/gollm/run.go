@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gollm/gollm"
@@ -219,68 +218,97 @@ func runPrompts(m *gollm.Model, f runFlags, prompts []string, params sample.Para
 	if isTerminal(stderr) && !f.jsonOut && !f.noLive && !f.trace {
 		live = newLiveView(stderr, f.seqs, f.think == "show")
 	}
-	// Hold the scheduler until every worker has submitted its first
-	// prompt, so they all start in the same step (as Promise.all's
-	// prompts do in node-llama-cpp).
-	c.Pause()
-	var failed atomic.Int32
+	var mu2 sync.Mutex // guards next
 	answers := make([]answer, len(prompts))
 	next := f.seqs // worker w answers prompt w first, then the next unanswered one
 	take := func() int {
-		mu.Lock()
-		defer mu.Unlock()
+		mu2.Lock()
+		defer mu2.Unlock()
 		next++
 		return next - 1
 	}
-	start := time.Now()
-	var g errgroup.Group
-	for w := 0; w < f.seqs; w++ {
+	// ask starts prompt i on a worker's session; wait streams it and
+	// records the answer.
+	type worker struct {
+		seq   *gollm.Sequence
+		label int
+	}
+	ask := func(w worker, i int) (*gollm.Reply, error) {
+		cs := gollm.NewChatSession(w.seq, gollm.ChatOptions{SystemPrompt: f.system, Raw: f.raw})
+		p := params
+		p.Seed = uint64(f.seed) + uint64(i)
+		return cs.Start(context.Background(), prompts[i], gollm.PromptOptions{
+			MaxTokens: f.maxTokens, Sampling: &p,
+			OnChunk: func(ch gollm.Chunk) {
+				if live != nil {
+					live.add(w.label-1, ch)
+					return
+				}
+				if f.jsonOut || (ch.Kind == chat.Thought && f.think == "hide") {
+					return
+				}
+				mu.Lock()
+				streamLine(stderr, w.label, ch)
+				mu.Unlock()
+			},
+		})
+	}
+	wait := func(w worker, i int, r *gollm.Reply, t0 time.Time) error {
+		res, err := r.Wait()
+		if err != nil {
+			return fmt.Errorf("sequence %d, prompt %q: %w", w.label, prompts[i], err)
+		}
+		secs := time.Since(t0).Seconds()
+		answers[i] = answer{Prompt: prompts[i], Answer: res.Text, Thoughts: res.Thoughts, PromptIDs: res.PromptIDs,
+			GeneratedIDs: nonNilIDs(res.GeneratedIDs), TokensPerSec: float64(len(res.GeneratedIDs)) / secs, Sequence: w.label,
+			Finish: res.FinishReason, Evaluated: res.PromptTokens - res.ReusedTokens, Seconds: secs}
+		if live != nil {
+			live.done(w.label-1, len(res.GeneratedIDs), answers[i].TokensPerSec)
+		}
+		return nil
+	}
+	workers := make([]worker, min(f.seqs, len(prompts)))
+	for k := range workers {
 		seq, err := c.Sequence()
 		if err != nil {
 			return err
 		}
+		defer seq.Close()
+		workers[k] = worker{seq: seq, label: seq.ID() + 1}
+	}
+	// Every worker's first prompt starts in the same step (as
+	// Promise.all's prompts do in node-llama-cpp).
+	start := time.Now()
+	first := make([]*gollm.Reply, len(workers))
+	c.Together(func() {
+		for k, w := range workers {
+			if first[k], err = ask(w, k); err != nil {
+				return
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	var g errgroup.Group
+	for k, w := range workers {
 		g.Go(func() error {
-			defer seq.Close()
-			for i := w; i < len(prompts); i = take() {
-				cs := gollm.NewChatSession(seq, gollm.ChatOptions{SystemPrompt: f.system, Raw: f.raw})
-				p := params
-				p.Seed = uint64(f.seed) + uint64(i)
-				label := seq.ID() + 1
-				t0 := time.Now()
-				r, err := cs.PromptWithMeta(context.Background(), prompts[i], gollm.PromptOptions{
-					MaxTokens: f.maxTokens, Sampling: &p,
-					OnChunk: func(ch gollm.Chunk) {
-						if live != nil {
-							live.add(label-1, ch)
-							return
-						}
-						if f.jsonOut || (ch.Kind == chat.Thought && f.think == "hide") {
-							return
-						}
-						mu.Lock()
-						streamLine(stderr, label, ch)
-						mu.Unlock()
-					},
-				})
-				if err != nil {
-					failed.Add(1)
-					return fmt.Errorf("sequence %d, prompt %q: %w", label, prompts[i], err)
+			r, i, t0 := first[k], k, start
+			for {
+				if err := wait(w, i, r, t0); err != nil {
+					return err
 				}
-				secs := time.Since(t0).Seconds()
-				answers[i] = answer{Prompt: prompts[i], Answer: r.Text, Thoughts: r.Thoughts, PromptIDs: r.PromptIDs,
-					GeneratedIDs: nonNilIDs(r.GeneratedIDs), TokensPerSec: float64(len(r.GeneratedIDs)) / secs, Sequence: label,
-					Finish: r.FinishReason, Evaluated: r.PromptTokens - r.ReusedTokens, Seconds: secs}
-				if live != nil {
-					live.done(label-1, len(r.GeneratedIDs), answers[i].TokensPerSec)
+				if i = take(); i >= len(prompts) {
+					return nil
+				}
+				t0 = time.Now()
+				var err error
+				if r, err = ask(w, i); err != nil {
+					return err
 				}
 			}
-			return nil
 		})
 	}
-	for deadline := time.Now().Add(2 * time.Second); c.Running() < min(f.seqs, len(prompts)) && failed.Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Microsecond)
-	}
-	c.Resume()
 	err = g.Wait()
 	wall := time.Since(start).Seconds()
 	if live != nil {
