@@ -345,7 +345,10 @@ func (e *engine) step() {
 	for _, r := range e.waiting {
 		if r.needAttach {
 			r.needAttach = false
-			r.cached += e.kv.Attach(r.seq, r.known)
+			n := e.kv.Attach(r.seq, r.known)
+			if r.started == 0 {
+				r.cached += n // what the prompt phase saved (not what a recomputation finds again)
+			}
 		}
 	}
 	reqs := append(slices.Clone(e.running), e.waiting...)

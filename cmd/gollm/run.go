@@ -386,7 +386,18 @@ func printTrace(w io.Writer, st gollm.StepTrace) {
 	for _, it := range st.Items {
 		kv = append(kv, fmt.Sprintf("seq %d %d blk/%d tok", it.Seq+1, st.KVBlocks[it.Seq], st.KVTokens[it.Seq]))
 	}
-	fmt.Fprintf(w, "step %4d  %3d tokens  %7.2f ms  [%s]  KV: %s, %d/%d blocks free (x%d tokens)\n",
+	extra := ""
+	if len(st.Preempted) > 0 {
+		var p []string
+		for _, s := range st.Preempted {
+			p = append(p, fmt.Sprintf("seq %d", s+1))
+		}
+		extra += "  preempted: " + strings.Join(p, ", ")
+	}
+	if st.CachedBlocks > 0 || st.PrefixHits > 0 {
+		extra += fmt.Sprintf("  prefix cache: %d blocks, %d tokens reused so far", st.CachedBlocks, st.PrefixHits)
+	}
+	fmt.Fprintf(w, "step %4d  %3d tokens  %7.2f ms  [%s]  KV: %s, %d/%d blocks free (x%d tokens)%s\n",
 		st.Step, st.Tokens, float64(st.StepDuration.Microseconds())/1000, strings.Join(parts, ", "),
-		strings.Join(kv, ", "), st.FreeBlocks, st.TotalBlocks, st.BlockSize)
+		strings.Join(kv, ", "), st.FreeBlocks, st.TotalBlocks, st.BlockSize, extra)
 }
