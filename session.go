@@ -25,6 +25,13 @@ type ChatOptions struct {
 	// Raw skips the chat template: each prompt's text is tokenized as it
 	// is and appended to the conversation's tokens.
 	Raw bool
+	// ParseSpecial matches special-token text written in messages (such
+	// as "<|im_end|>") as the control token it names. Off by default:
+	// what a user types stays text, so no one can forge a turn boundary;
+	// the template's own markup is always special. In Raw mode it
+	// decides whether the prompt text's special-token text is matched
+	// (llama.cpp matches it; the CLI's --raw does too).
+	ParseSpecial bool
 }
 
 // Chunk is a piece of streamed output: thinking or answer text.
@@ -318,7 +325,7 @@ func (cs *ChatSession) render(turns []chat.Message) ([]int32, string, error) {
 			b.WriteString(t.Content)
 		}
 		text := b.String()
-		return cs.tokenize(text, false), text, nil
+		return cs.tokenize(text, cs.opts.ParseSpecial), text, nil
 	}
 	tmpl, err := m.Template()
 	if err != nil {
