@@ -310,6 +310,27 @@ func (c *Context) open(id flat.SeqID) (*Sequence, error) {
 	return &Sequence{ctx: c, id: id, turn: make(chan struct{}, 1)}, nil
 }
 
+// fork takes a free sequence holding a copy of src's tokens.
+func (c *Context) fork(src flat.SeqID) (*Sequence, error) {
+	var id flat.SeqID
+	select {
+	case <-c.closing:
+		return nil, ErrClosed
+	case id = <-c.free:
+	default:
+		return nil, fmt.Errorf("%w (it has %d)", ErrNoSequences, c.opts.Sequences)
+	}
+	var err error
+	if e := c.eng.do(func() { err = c.eng.kv.Fork(id, src, -1) }); e != nil {
+		err = e
+	}
+	if err != nil {
+		c.free <- id
+		return nil, err
+	}
+	return &Sequence{ctx: c, id: id, turn: make(chan struct{}, 1)}, nil
+}
+
 // release gives a sequence back (Sequence.Close): its request, if any,
 // ends with ErrClosed and its blocks go back to the pool.
 func (c *Context) release(id flat.SeqID) {

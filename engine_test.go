@@ -558,3 +558,44 @@ func TestWaitSequence(t *testing.T) {
 		}
 	})
 }
+
+// TestFork: a fork shares the prompt's blocks, evaluates only the last
+// prompt token again, and generates exactly what a fresh sequence would.
+func TestFork(t *testing.T) {
+	m := loadFixture(t, "qwen3-tiny-q6k")
+	prompt := []int32{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4}
+	c := newContext(t, m, ContextOptions{Sequences: 3, ContextSize: 256})
+	s, _ := c.Sequence()
+	if err := s.Evaluate(context.Background(), prompt); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Fork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := c.KVStats(); st.Shared != 2 || !slices.Equal(f.Tokens(), prompt) {
+		t.Fatalf("fork: %d shared blocks, tokens %v", st.Shared, f.Tokens())
+	}
+	g, err := f.Generate(context.Background(), prompt, GenerateOptions{MaxTokens: 6, Sampling: &greedy, IgnoreEOG: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.ReusedTokens != len(prompt)-1 || g.EvaluatedTotal != 6 {
+		t.Fatalf("fork reused %d tokens and evaluated %d", g.ReusedTokens, g.EvaluatedTotal)
+	}
+	fresh := newContext(t, m, ContextOptions{Sequences: 1, ContextSize: 256, DisablePrefixCache: true})
+	s2, _ := fresh.Sequence()
+	want, err := s2.Generate(context.Background(), prompt, GenerateOptions{MaxTokens: 6, Sampling: &greedy, IgnoreEOG: true})
+	if err != nil || !slices.Equal(g.Tokens, want.Tokens) {
+		t.Fatalf("fork generated %v, a fresh sequence %v (%v)", g.Tokens, want.Tokens, err)
+	}
+	// The source is untouched by the fork's writes.
+	if !slices.Equal(s.Tokens(), prompt) {
+		t.Fatalf("source now holds %v", s.Tokens())
+	}
+	s.Close()
+	f.Close()
+	if err := c.eng.kv.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

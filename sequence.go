@@ -45,6 +45,18 @@ func (s *Sequence) Close() error {
 	return nil
 }
 
+// Fork takes a free sequence of the same context that starts with a copy
+// of this one's tokens (those computed so far). Their KV blocks are shared
+// by reference, and copied only when one of them writes into a shared,
+// partly filled block (copy on write), so n answers to one prompt
+// evaluate the prompt once. It returns ErrNoSequences when none is free.
+func (s *Sequence) Fork() (*Sequence, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	return s.ctx.fork(s.id)
+}
+
 // Clear empties the sequence's KV cache.
 func (s *Sequence) Clear() error { return s.Truncate(0) }
 
