@@ -62,6 +62,16 @@ type engine struct {
 	fb      flat.Batch
 	logits  []float32
 	itemReq []*request // (item) the request of each batch item
+
+	// Working memory of step, kept so that a step allocates nothing.
+	planner  batch.Planner
+	bstate   batch.State
+	reqs     []*request
+	holders  []flat.SeqID
+	idle     []flat.SeqID
+	starting []*request
+	ended    []*request
+	items    []StepItem
 }
 
 // request is one Generate, Evaluate or logits call, as the loop sees it.
@@ -293,16 +303,21 @@ func (e *engine) accept(r *request) {
 
 // dropEnded ends the requests that were cancelled or asked to stop.
 func (e *engine) dropEnded() {
+	e.ended = e.ended[:0]
 	for _, list := range [][]*request{e.running, e.waiting} {
-		for _, r := range slices.Clone(list) {
-			switch {
-			case r.ctx.Err() != nil:
-				// Back to the prefix the sequence held before the call.
-				e.kv.Truncate(r.seq, min(r.reused, e.kv.Len(r.seq)))
-				e.finish(r, FinishCancel, r.ctx.Err())
-			case r.stop.Load():
-				e.finish(r, FinishStop, nil)
+		for _, r := range list {
+			if r.ctx.Err() != nil || r.stop.Load() {
+				e.ended = append(e.ended, r)
 			}
+		}
+	}
+	for _, r := range e.ended {
+		if err := r.ctx.Err(); err != nil {
+			// Back to the prefix the sequence held before the call.
+			e.kv.Truncate(r.seq, min(r.reused, e.kv.Len(r.seq)))
+			e.finish(r, FinishCancel, err)
+		} else {
+			e.finish(r, FinishStop, nil)
 		}
 	}
 }
@@ -351,17 +366,18 @@ func (e *engine) step() {
 			}
 		}
 	}
-	reqs := append(slices.Clone(e.running), e.waiting...)
-	st := batch.State{FreeBlocks: e.kv.FreeBlocks(), TotalBlocks: e.kv.NumBlocks(), BlockSize: e.kv.BlockSize(),
-		Budget: e.budget, Step: int(e.steps.Load())}
+	reqs := append(append(e.reqs[:0], e.running...), e.waiting...)
+	e.reqs = reqs
+	st := &e.bstate
+	*st = batch.State{Requests: st.Requests[:0], Holders: st.Holders[:0], FreeBlocks: e.kv.FreeBlocks(),
+		TotalBlocks: e.kv.NumBlocks(), BlockSize: e.kv.BlockSize(), Budget: e.budget, Step: int(e.steps.Load())}
 	for _, r := range reqs {
 		st.Requests = append(st.Requests, batch.Request{Running: r.running, Computed: e.kv.Len(r.seq),
 			Known: len(r.known), Blocks: len(e.kv.Table(r.seq))})
 	}
 	// Holders: idle sequences, least recently used first, then waiting
 	// requests, newest first.
-	var holders []flat.SeqID
-	idle := make([]flat.SeqID, 0, len(e.lastUse))
+	holders, idle := e.holders[:0], e.idle[:0]
 	for seq := range e.lastUse {
 		if e.kv.Len(seq) > 0 {
 			idle = append(idle, seq)
@@ -383,7 +399,8 @@ func (e *engine) step() {
 			holders = append(holders, reqs[i].seq)
 		}
 	}
-	plan := batch.Schedule(st)
+	e.holders, e.idle = holders, idle
+	plan := e.planner.Schedule(*st)
 
 	// Carry the plan out: take back, preempt, fail, then reserve.
 	for _, h := range plan.Reclaim {
@@ -415,8 +432,8 @@ func (e *engine) step() {
 	}
 	e.fb.Reset()
 	e.itemReq = e.itemReq[:0]
-	info := StepInfo{Step: int(e.steps.Load()) + 1, Preempted: preempted}
-	var starting []*request
+	info := StepInfo{Step: int(e.steps.Load()) + 1, Preempted: preempted, Items: e.items[:0]}
+	starting := e.starting[:0]
 	for _, it := range plan.Items {
 		r := reqs[it.Req]
 		pos := e.kv.Len(r.seq)
@@ -435,6 +452,7 @@ func (e *engine) step() {
 		e.itemReq = append(e.itemReq, r)
 		info.Items = append(info.Items, StepItem{Seq: int(r.seq), Tokens: it.Tokens, Prompt: pos < r.prompt, FromPos: pos})
 	}
+	e.starting, e.items = starting, info.Items
 	for _, r := range starting {
 		r.running = true
 		e.order++
@@ -532,6 +550,7 @@ func (e *engine) sample(r *request, row []float32) {
 // traceOf completes a step's description with the KV cache's state.
 func (e *engine) traceOf(si StepInfo) StepTrace {
 	st := e.kv.Stats()
+	si.Items = slices.Clone(si.Items) // the engine reuses its copy
 	tr := StepTrace{StepInfo: si, KVBlocks: map[int]int{}, KVTokens: map[int]int{},
 		FreeBlocks: st.FreeBlocks, TotalBlocks: st.Blocks, BlockSize: st.BlockSize, StepDuration: si.Duration,
 		CachedBlocks: st.CachedBlocks, PrefixHits: st.PrefixHits}

@@ -101,12 +101,42 @@ type Plan struct {
 
 // Schedule plans one step.
 func Schedule(s State) Plan {
-	var p Plan
+	var pl Planner
+	return pl.Schedule(s)
+}
+
+// Planner is Schedule with its working memory kept from one call to the
+// next, so that an engine planning step after step allocates nothing.
+// The Plan it returns is valid until its next call.
+type Planner struct {
+	comp, held, want []int
+	out, started     []bool
+	running, waiting []int
+	plan             Plan
+}
+
+// grow returns buf resized to n zeroed elements, reusing its memory.
+func grow[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
+}
+
+// Schedule plans one step (see the package doc).
+func (pl *Planner) Schedule(s State) Plan {
+	p := &pl.plan
+	p.Reclaim, p.Preempt, p.Fail, p.Items = p.Reclaim[:0], p.Preempt[:0], p.Fail[:0], p.Items[:0]
 	bs := max(s.BlockSize, 1)
 	blocksFor := func(tokens int) int { return (tokens + bs - 1) / bs }
 	n := len(s.Requests)
-	comp, held := make([]int, n), make([]int, n)
-	var running, waiting []int
+	pl.comp, pl.held, pl.want = grow(pl.comp, n), grow(pl.held, n), grow(pl.want, n)
+	pl.out, pl.started = grow(pl.out, n), grow(pl.started, n)
+	comp, held, want, out, started := pl.comp, pl.held, pl.want, pl.out, pl.started
+	running, waiting := pl.running[:0], pl.waiting[:0]
+	defer func() { pl.running, pl.waiting = running, waiting }()
 	for i, r := range s.Requests {
 		comp[i], held[i] = r.Computed, r.Blocks
 		if r.Running {
@@ -118,14 +148,12 @@ func Schedule(s State) Plan {
 	free := s.FreeBlocks
 
 	// 1. Token budget: running requests first, then waiting ones.
-	want := make([]int, n)
 	left := share(s.Requests, running, want, s.Budget, s.Step)
 	share(s.Requests, waiting, want, left, s.Step)
 
 	// reclaim takes back the next holder that is not the request self
 	// (nor one already started); false when none is left.
 	next := 0
-	started := make([]bool, n)
 	reclaim := func(self int) bool {
 		for ; next < len(s.Holders); next++ {
 			h := s.Holders[next]
@@ -144,7 +172,7 @@ func Schedule(s State) Plan {
 	}
 
 	// 2. Room for running requests, oldest first; preempt the newest.
-	out := make([]bool, n) // preempted or failed
+	// out: preempted or failed.
 	last := len(running) - 1
 	for k, i := range running {
 		if out[i] || want[i] == 0 {
@@ -200,7 +228,7 @@ func Schedule(s State) Plan {
 		started[i] = true
 		p.Items = append(p.Items, Item{Req: i, Tokens: take})
 	}
-	return p
+	return *p
 }
 
 // firstLive is the position in list of the first request not out.
