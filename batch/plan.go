@@ -17,7 +17,10 @@
 //     those with longer work — equal shares, with what one cannot use
 //     passed on to the others (node-llama-cpp's "maximumParallelism") — so
 //     long prompts are evaluated in chunks over several steps (chunked
-//     prefill). What is left goes, the same way, to waiting requests.
+//     prefill). What is left goes to waiting requests in arrival order,
+//     each taking all it can: spreading it thinly over many waiting
+//     requests would start them all with a block each, and the next steps
+//     would have to preempt most of them again.
 //  2. Room, oldest running request first. A request's chunk needs KV blocks
 //     for its new positions. When the pool has too few free blocks, the
 //     planner takes blocks back from holders that are not running (idle
@@ -149,7 +152,10 @@ func (pl *Planner) Schedule(s State) Plan {
 
 	// 1. Token budget: running requests first, then waiting ones.
 	left := share(s.Requests, running, want, s.Budget, s.Step)
-	share(s.Requests, waiting, want, left, s.Step)
+	for _, i := range waiting {
+		want[i] = min(s.Requests[i].Known-comp[i], left)
+		left -= want[i]
+	}
 
 	// reclaim takes back the next holder that is not the request self
 	// (nor one already started); false when none is left.

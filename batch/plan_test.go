@@ -37,10 +37,10 @@ func TestSchedule(t *testing.T) {
 			State{Budget: 2, Step: 1, FreeBlocks: 100, TotalBlocks: 100, Requests: []Request{
 				run(4, 5, 2), run(4, 5, 2), run(4, 5, 2)}},
 			Plan{Items: []Item{{1, 1}, {2, 1}}}},
-		{"waiting requests get what running ones leave, in arrival order",
+		{"waiting requests get what running ones leave, first come first served",
 			State{Budget: 10, FreeBlocks: 100, TotalBlocks: 100, Requests: []Request{
 				run(4, 5, 2), wait(0, 6, 0), wait(0, 6, 0)}},
-			Plan{Items: []Item{{0, 1}, {1, 5}, {2, 4}}}},
+			Plan{Items: []Item{{0, 1}, {1, 6}, {2, 3}}}},
 		{"admission by room: the first that does not fit stops the rest",
 			State{Budget: 100, FreeBlocks: 3, TotalBlocks: 10, Requests: []Request{
 				wait(0, 8, 0), wait(0, 16, 0), wait(0, 2, 0)}},
