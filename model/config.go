@@ -18,6 +18,7 @@ var (
 	ErrArchitecture = errors.New("model: unsupported architecture")
 	ErrConfig       = errors.New("model: invalid model configuration")
 	ErrTensor       = errors.New("model: bad or missing tensor")
+	ErrNotFinite    = errors.New("model: weight is NaN or infinite")
 	ErrBatch        = errors.New("model: invalid batch")
 )
 

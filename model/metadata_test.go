@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -111,6 +112,26 @@ func setAll(kv ...any) fileEdit {
 
 // drop is a fileEdit that removes keys.
 func drop(keys ...string) fileEdit { return fileEdit{drop: keys} }
+
+// poison is a fileEdit that overwrites bytes of one tensor's data at off
+// with b (little-endian bit patterns of a NaN or an infinity).
+func poison(name string, off int, b ...byte) fileEdit {
+	return fileEdit{tensor: func(ti *gguf.Tensor) bool {
+		if ti.Name == name {
+			copy(ti.Data[off:], b)
+		}
+		return true
+	}}
+}
+
+// Bit patterns, little-endian.
+var (
+	halfNaN    = []byte{0x00, 0x7E} // 0x7E00
+	halfNegInf = []byte{0x00, 0xFC} // 0xFC00
+	halfPosInf = []byte{0x00, 0x7C} // 0x7C00
+	f32NaN     = binary.LittleEndian.AppendUint32(nil, 0x7FC00000)
+	f32PosInf  = binary.LittleEndian.AppendUint32(nil, 0x7F800000)
+)
 
 // metaCase is one broken (or unusual but valid) file and what Load must
 // say about it.
@@ -228,6 +249,45 @@ func metadataCases() []metaCase {
 		c = append(c, metaCase{name: "block_count as " + v.Type.String(), edit: set(q+"block_count", v)})
 	}
 
+	// NaN and infinities in weights, one case per kind of storage. Offsets
+	// are in bytes; the row and column follow from the shape.
+	c = append(c,
+		metaCase{name: "NaN in an F32 vector", edit: poison("output_norm.weight", 4*3, f32NaN...), want: ErrNotFinite,
+			mention: "output_norm.weight (f32, 256) at element 3 is NaN"},
+		metaCase{name: "+Inf in a Q6_K scale d", edit: poison("blk.2.ffn_down.weight", 4*210+208, halfPosInf...), want: ErrNotFinite,
+			mention: "blk.2.ffn_down.weight (q6_K, 256×768) at row 1, columns 256-511: block 4 has scale d = +Inf"},
+		metaCase{name: "NaN in the tied LM head", edit: poison("token_embd.weight", 5*210+208, halfNaN...), want: ErrNotFinite,
+			mention: "token_embd.weight (q6_K, 4096×256) at row 5, columns 0-255: block 5 has scale d = NaN"},
+		metaCase{name: "NaN in an F16 matrix", fixture: "qwen3-tiny-mixed", edit: poison("blk.0.ffn_up.weight", 2*(5*256+17), halfNaN...), want: ErrNotFinite,
+			mention: "blk.0.ffn_up.weight (f16, 768×256) at row 5, column 17 is NaN"},
+		metaCase{name: "+Inf in an F32 matrix", fixture: "qwen3-tiny-mixed", edit: poison("blk.0.attn_output.weight", 4*1000, f32PosInf...), want: ErrNotFinite,
+			mention: "blk.0.attn_output.weight (f32, 256×512) at row 1, column 488 is +Inf"},
+		metaCase{name: "-Inf in a Q4_K scale dmin", fixture: "qwen3-tiny-mixed", edit: poison("blk.0.ffn_gate.weight", 3*144+2, halfNegInf...), want: ErrNotFinite,
+			mention: "blk.0.ffn_gate.weight (q4_K, 768×256) at row 3, columns 0-255: block 3 has scale dmin = -Inf"},
+		metaCase{name: "NaN in a Q8_0 scale", fixture: "qwen3-tiny-mixed", edit: poison("blk.0.attn_q.weight", 9*34, halfNaN...), want: ErrNotFinite,
+			mention: "blk.0.attn_q.weight (q8_0, 512×256) at row 1, columns 32-63: block 9 has scale d = NaN"},
+		metaCase{name: "NaN in a Q5_K scale", fixture: "qwen3-tiny-mixed", edit: poison("blk.1.ffn_gate.weight", 767*176, halfNaN...), want: ErrNotFinite,
+			mention: "blk.1.ffn_gate.weight (q5_K, 768×256) at row 767, columns 0-255: block 767 has scale d = NaN"},
+		metaCase{name: "NaN in the untied LM head", fixture: "qwen3-tiny-mixed", edit: poison("output.weight", 4095*144, halfNaN...), want: ErrNotFinite,
+			mention: "output.weight (q4_K, 4096×256) at row 4095, columns 0-255: block 4095 has scale d = NaN"},
+		metaCase{name: "Q8_K weight", edit: fileEdit{tensor: func(ti *gguf.Tensor) bool {
+			if ti.Name == "output_norm.weight" { // 256 values: one Q8_K block of 292 bytes
+				ti.Type, ti.Data = tensor.Q8_K, make([]byte, 292)
+			}
+			return true
+		}}, want: ErrTensor, mention: "output_norm.weight has type q8_K, which gollm cannot read"},
+		metaCase{name: "two bad weights: the first in load order", fixture: "qwen3-tiny-mixed",
+			edit: fileEdit{tensor: func(ti *gguf.Tensor) bool {
+				switch ti.Name {
+				case "blk.3.ffn_up.weight":
+					copy(ti.Data[0:], halfNaN)
+				case "blk.1.attn_q_norm.weight":
+					copy(ti.Data[4*63:], f32NaN)
+				}
+				return true
+			}},
+			want: ErrNotFinite, mention: "blk.1.attn_q_norm.weight (f32, 64) at element 63 is NaN"},
+	)
 	return c
 }
 

@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/gollm/gollm/backend"
@@ -68,9 +67,10 @@ type Model struct {
 //
 // Load checks everything before it gives a backend anything: the
 // configuration (ReadConfig), then the name, shape and type of every
-// tensor the model needs, stopping at the first that is missing or wrong.
-// Only then are the tensors loaded, so a broken file costs neither device
-// memory nor the time to build the layers before it.
+// tensor the model needs, stopping at the first that is missing or wrong,
+// then that every weight is finite (see finite.go). Only then are the
+// tensors loaded, so a broken file costs neither device memory nor the
+// time to build the layers before it.
 func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 	cfg, err := ReadConfig(f)
 	if err != nil {
@@ -108,6 +108,9 @@ func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 
 	p, err := plan(f, m)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkFinite(p.unique()); err != nil {
 		return nil, err
 	}
 	for _, pt := range p.all() {
@@ -224,7 +227,7 @@ func (p *part) find(f *gguf.File) error {
 	if !slices.Equal(t.Shape, want) {
 		return fmt.Errorf("%w: %s has shape %v, the configuration needs %v", ErrTensor, p.name, t.Shape, want)
 	}
-	if !tensor.CanDequantize(t.Type) {
+	if !checkable(t.Type) {
 		return fmt.Errorf("%w: %s has type %s, which gollm cannot read", ErrTensor, p.name, t.Type)
 	}
 	p.t = t
@@ -238,15 +241,9 @@ func (p *part) load() error {
 		p.w, err = p.be.LoadWeight(p.name, p.t.Type, p.rows, p.cols, p.t.Data)
 	} else {
 		v := make([]float32, p.cols)
-		if err = tensor.DequantizeRow(p.t.Type, v, p.t.Data); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrTensor, p.name, err)
+		if err = tensor.DequantizeRow(p.t.Type, v, p.t.Data); err == nil {
+			p.v, err = p.be.LoadVector(p.name, v)
 		}
-		for i, x := range v {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				return fmt.Errorf("%w: %s[%d] is %g", ErrTensor, p.name, i, x)
-			}
-		}
-		p.v, err = p.be.LoadVector(p.name, v)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrTensor, p.name, err)
@@ -359,6 +356,16 @@ func (p *loadPlan) all() []*part {
 	}
 	for i := range p.layers {
 		out = append(out, p.layers[i][:]...)
+	}
+	return out
+}
+
+// unique is all without second copies of the same tensor (a split tied
+// model loads token_embd twice): the data to check for finiteness.
+func (p *loadPlan) unique() []*part {
+	out := p.all()
+	if p.output != p.tokEmbd && p.output.name == p.tokEmbd.name {
+		out = slices.DeleteFunc(out, func(pt *part) bool { return pt == p.output })
 	}
 	return out
 }
