@@ -10,7 +10,6 @@ import (
 
 	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/kernels"
-	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/tensor"
 )
 
@@ -133,7 +132,7 @@ func (b *Backend) LoadVector(name string, v []float32) (backend.Vector, error) {
 
 // NewKV allocates the cache pool in Go memory.
 func (b *Backend) NewKV(dt tensor.DType, layers, kvDim, blockSize, numBlocks int) (backend.KV, error) {
-	return kvcache.NewHostStorage(dt, layers, kvDim, blockSize, numBlocks)
+	return NewHostStorage(dt, layers, kvDim, blockSize, numBlocks)
 }
 
 // Embed dequantizes one table row per token.
@@ -248,7 +247,7 @@ func (b *Backend) ropeTable(pos []int32, r *backend.Rope) []float32 {
 
 // StoreKV writes each token's key and value rows into its cache slot.
 func (b *Backend) StoreKV(kv backend.KV, layer int, k, v backend.Buffer, p *backend.AttnPlan) {
-	h, km, vm := kv.(*kvcache.HostStorage), asMat(k), asMat(v)
+	h, km, vm := kv.(*HostStorage), asMat(k), asMat(v)
 	d := h.KVDim
 	for i := 0; i < p.N; i++ {
 		s := int(p.Slots[i]) * d
@@ -273,7 +272,7 @@ func (b *Backend) Attention(dst, q backend.Buffer, kv backend.KV, layer int, p *
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := &b.attn
-	t.h, t.q, t.out, t.layer, t.p = kv.(*kvcache.HostStorage), asMat(q), asMat(dst), layer, p
+	t.h, t.q, t.out, t.layer, t.p = kv.(*HostStorage), asMat(q), asMat(dst), layer, p
 	b.pool.For(t.plan(b.pool.Threads()), t.fn)
 	t.p = nil
 }

@@ -640,7 +640,7 @@ func (b *Backend) LoadVector(name string, v []float32) (backend.Vector, error) {
 
 // kvStore is a paged KV pool in device memory: K and V each (layer, slot,
 // kvDim) with slot = block*blockSize + offset, elements F16 or F32, laid
-// out as kvcache.HostStorage does it on the CPU.
+// out as cpu.HostStorage does it on the CPU.
 type kvStore struct {
 	b                                   *Backend
 	dt                                  tensor.DType
