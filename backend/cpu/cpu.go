@@ -215,9 +215,10 @@ func (b *Backend) RoPE(x backend.Buffer, n int, pos []int32, r *backend.Rope) {
 }
 
 // ropeTable returns the angle table, (position, dims): for each position
-// the dims/2 cosines then the dims/2 sines of RopeAngles, extended to cover
-// every position in pos. Angles depend only on the position, so they are
-// computed once per position and reused by every layer and step.
+// the dims/2 cosines then the dims/2 sines of backend.Rope.Angles,
+// extended to cover every position in pos. Angles depend only on the
+// position, so they are computed once per position and reused by every
+// layer and step.
 func (b *Backend) ropeTable(pos []int32, r *backend.Rope) []float32 {
 	if b.ropeFor != *r {
 		b.ropeFor, b.ropeTab = *r, nil
@@ -234,7 +235,7 @@ func (b *Backend) ropeTable(pos []int32, r *backend.Rope) []float32 {
 		cs := make([]float32, r.Dims)
 		half := r.Dims / 2
 		for p := have; p < grow; p++ {
-			RopeAngles(cs, p, r)
+			r.Angles(cs, p)
 			row := tab[p*r.Dims : (p+1)*r.Dims]
 			for k := 0; k < half; k++ {
 				row[k], row[half+k] = cs[2*k], cs[2*k+1]
