@@ -325,17 +325,31 @@ func (cs *ChatSession) render(turns []chat.Message) ([]int32, string, error) {
 			b.WriteString(t.Content)
 		}
 		text := b.String()
-		return cs.tokenize(text, cs.opts.ParseSpecial), text, nil
+		if cs.opts.ParseSpecial {
+			return cs.tokenize(text, nil), text, nil
+		}
+		return cs.tokenize(text, [][2]int{{0, len(text)}}), text, nil
 	}
 	tmpl, err := m.Template()
 	if err != nil {
 		return nil, "", err
 	}
-	rendered, err := tmpl.Render(cs.messages(turns), chat.RenderOptions{AddGenerationPrompt: true, Extra: cs.opts.TemplateOptions})
+	ro := chat.RenderOptions{AddGenerationPrompt: true, Extra: cs.opts.TemplateOptions}
+	if cs.opts.ParseSpecial {
+		rendered, err := tmpl.Render(cs.messages(turns), ro)
+		if err != nil {
+			return nil, "", err
+		}
+		return cs.tokenize(rendered, nil), rendered, nil
+	}
+	// The template's own markup is special; special-token text that came
+	// from the messages (the literal ranges) stays text, so that nobody
+	// can forge a turn boundary by typing <|im_end|>.
+	rendered, literal, err := tmpl.RenderLiteral(cs.messages(turns), ro, m.tok.SpecialTexts())
 	if err != nil {
 		return nil, "", err
 	}
-	return cs.tokenize(rendered, true), rendered, nil
+	return cs.tokenize(rendered, literal), rendered, nil
 }
 
 // tokenize turns a rendered conversation into tokens. When the text
@@ -344,16 +358,21 @@ func (cs *ChatSession) render(turns []chat.Message) ([]int32, string, error) {
 // only the new text is tokenized: re-tokenizing generated text can give
 // other (equivalent) tokens, which would needlessly invalidate the cache.
 //
-// special says whether special-token text (<|im_start|>) is matched.
-func (cs *ChatSession) tokenize(text string, special bool) []int32 {
+// Special-token text (<|im_start|>) is matched as control tokens except
+// inside the literal byte ranges of text.
+func (cs *ChatSession) tokenize(text string, literal [][2]int) []int32 {
 	m := cs.seq.ctx.model
 	held := cs.seq.Tokens()
 	if len(held) > 0 {
 		if prefix := m.tok.Decode(held); strings.HasPrefix(text, prefix) && len(prefix) > 0 {
-			return append(held, m.tok.Tokenize(text[len(prefix):], false, special)...)
+			shifted := make([][2]int, len(literal))
+			for i, r := range literal {
+				shifted[i] = [2]int{r[0] - len(prefix), r[1] - len(prefix)} // TokenizeLiteral clips what falls before 0
+			}
+			return append(held, m.tok.TokenizeLiteral(text[len(prefix):], false, shifted)...)
 		}
 	}
-	return m.tok.Tokenize(text, true, special)
+	return m.tok.TokenizeLiteral(text, true, literal)
 }
 
 // Reset forgets the conversation (the system prompt stays).
