@@ -229,6 +229,7 @@ func TestCLIBadInput(t *testing.T) {
 			if r.peakRSS > 400<<20 {
 				t.Errorf("peak RSS %d MiB", r.peakRSS>>20)
 			}
+			t.Logf("exit %d, peak RSS %d MiB: %s", r.code, r.peakRSS>>20, shorten(strings.TrimSpace(r.stderr)))
 		})
 	}
 }
@@ -250,6 +251,17 @@ func TestCLIInputPipe(t *testing.T) {
 	r := runChild(t, "tokenize", "--model", testdata.Path("vocab", "qwen3.gguf"), "--file", fifo)
 	if r.code != 0 || r.stdout != "9707 1879\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q; want the ids of \"Hello world\"", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestModelSymlink: a model file reached through a symlink is normal.
+func TestModelSymlink(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "model.gguf")
+	if err := os.Symlink(testdata.Path("models", "qwen3-tiny-q6k.gguf"), link); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run("run", "--model", link, "--seq", "1", "--max-tokens", "1", "--prompt", "hi"); code != 0 {
+		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
 

@@ -36,7 +36,7 @@ func (y *yarnFlags) register(fs *flag.FlagSet) {
 // scaling returns the override, or nil when no flag was given.
 func (y *yarnFlags) scaling() (*model.RopeScaling, error) {
 	if !(y.factor == 0 || y.factor >= 1 && y.factor <= 1024) { // also NaN
-		return nil, fmt.Errorf("%w: --rope-scale must be between 1 and 1024, not %g", errUsage, y.factor)
+		return nil, fmt.Errorf("%w: --rope-scale must be between 1 and 1024 (0: the default), not %g", errUsage, y.factor)
 	}
 	if err := checkRange("yarn-orig-ctx", int64(y.origCtx), 0, maxTokensFlag); err != nil {
 		return nil, err
