@@ -56,6 +56,10 @@ const (
 	// in any useful KV cache (65536 sequences of a single 16-token
 	// block already take a million tokens).
 	MaxSequences = 1 << 16
+	// MaxContextSize bounds ContextSize, so that token positions and
+	// slot numbers fit in int32 with room to spare (the memory check
+	// below is what usually refuses a large value first).
+	MaxContextSize = 1 << 30
 	// MaxBlockSize bounds BlockSize: attention walks a sequence block by
 	// block, and blocks are the unit of sharing, so huge blocks only
 	// waste memory.
@@ -170,8 +174,8 @@ func (m *Model) checkContextOptions(o ContextOptions) (ContextOptions, tensor.DT
 		o.BlockSize = max(min(kvcache.DefaultBlockSize, o.ContextSize), 1)
 	}
 	switch {
-	case o.ContextSize < 1:
-		return bad("ContextSize %d must be at least 1", o.ContextSize)
+	case o.ContextSize < 1 || o.ContextSize > MaxContextSize:
+		return bad("ContextSize %d must be between 1 and %d", o.ContextSize, MaxContextSize)
 	case o.Sequences < 1 || o.Sequences > MaxSequences:
 		return bad("Sequences %d must be between 1 and %d", o.Sequences, MaxSequences)
 	case o.BatchSize < 1:
@@ -195,32 +199,33 @@ func (m *Model) checkContextOptions(o ContextOptions) (ContextOptions, tensor.DT
 		return bad("KVType %q (use f16 or f32)", o.KVType)
 	}
 	// Memory: the KV pool, plus the scratch of one step (one row per
-	// batch token of every activation, and a logits row per output).
-	perToken := int64(2 * cfg.Layers * cfg.KVDim * kvType.BlockBytes())
-	blocks := int64((o.ContextSize + o.BlockSize - 1) / o.BlockSize)
-	kvBytes := blocks * int64(o.BlockSize) * perToken
-	outs := int64(min(o.Sequences, o.BatchSize))
+	// batch token of every activation, and a logits row per output). In
+	// float64: the products of absurd values must not wrap around.
+	perToken := float64(2*cfg.Layers*cfg.KVDim) * float64(kvType.BlockBytes())
+	blocks := float64((o.ContextSize + o.BlockSize - 1) / o.BlockSize)
+	kvBytes := blocks * float64(o.BlockSize) * perToken
+	outs := float64(min(o.Sequences, o.BatchSize))
 	if o.everyLogits {
-		outs = int64(o.BatchSize)
+		outs = float64(o.BatchSize)
 	}
-	scratch := 4 * (int64(o.BatchSize)*int64(2*cfg.Embd+2*cfg.QDim+2*cfg.KVDim+2*cfg.FF) + outs*int64(cfg.Embd+2*cfg.Vocab))
-	if total, ok := sysmem.Total(); ok && kvBytes+scratch > total {
-		return bad("a %d-token KV cache (%s at %d bytes per token) and the scratch of a %d-token step (%s) need %s; this machine has %s of memory",
-			o.ContextSize, bytesText(kvBytes), perToken, o.BatchSize, bytesText(scratch), bytesText(kvBytes+scratch), bytesText(total))
+	scratch := 4 * (float64(o.BatchSize)*float64(2*cfg.Embd+2*cfg.QDim+2*cfg.KVDim+2*cfg.FF) + outs*float64(cfg.Embd+2*cfg.Vocab))
+	if total, ok := sysmem.Total(); ok && kvBytes+scratch > float64(total) {
+		return bad("a %d-token KV cache (%s at %.0f bytes per token) and the scratch of a %d-token step (%s) need %s; this machine has %s of memory",
+			o.ContextSize, bytesText(kvBytes), perToken, o.BatchSize, bytesText(scratch), bytesText(kvBytes+scratch), bytesText(float64(total)))
 	}
 	return o, kvType, nil
 }
 
 // bytesText writes a byte count the way people read them (1.5 GiB).
-func bytesText(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	f, u := float64(n), 0
+func bytesText(n float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"}
+	f, u := n, 0
 	for f >= 1024 && u < len(units)-1 {
 		f /= 1024
 		u++
 	}
 	if u == 0 {
-		return fmt.Sprintf("%d B", n)
+		return fmt.Sprintf("%.0f B", n)
 	}
 	return fmt.Sprintf("%.1f %s", f, units[u])
 }
