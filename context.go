@@ -1,177 +1,244 @@
 package gollm
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/gollm/gollm/batch"
+	"github.com/gollm/gollm/flat"
+	"github.com/gollm/gollm/internal/sysmem"
 	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/model"
 	"github.com/gollm/gollm/tensor"
 )
 
-// ContextOptions configure a Context. Zero fields take the defaults given.
+// ContextOptions configure a Context. Zero fields take the defaults given;
+// every value is checked against the model and the machine.
 type ContextOptions struct {
-	// Sequences is how many conversations can run at once (default 1).
+	// Sequences is how many conversations can be open at once (default
+	// 1, at most MaxSequences). They share the KV cache: a sequence takes
+	// blocks as it grows, and requests wait for room when it is full.
 	Sequences int
 	// BatchSize is the most tokens one forward step evaluates (default
-	// 512). Long prompts are split into chunks of at most this size.
+	// 512; at most ContextSize). Long prompts are split into chunks of
+	// at most this size.
 	BatchSize int
 	// ContextSize is the number of tokens the shared KV cache holds, for
-	// all sequences together (default: the model's training context,
-	// at most 4096). A single sequence may use all of it.
+	// all sequences together, and the most one sequence may hold
+	// (default: the model's training context, at most 4096).
 	ContextSize int
-	// Threads, when set, gives this context its own pool of CPU workers
-	// (default: the model's).
-	Threads int
-	// GPU, when set, chooses this context's device independently of the
-	// model's (see ModelOptions.GPU): GPUNone runs it on the CPU even if
-	// the model was put on a GPU; GPUCUDA or GPUAuto put a CPU model's
-	// weights on a GPU for this context. Empty: as the model.
-	GPU string
 	// KVType is the KV cache element type: "f16" (default, half the
 	// memory) or "f32".
 	KVType string
-	// BlockSize is the number of tokens per KV cache block (default 16).
+	// BlockSize is the number of tokens per KV block (default 16, at
+	// most MaxBlockSize and at most ContextSize).
 	BlockSize int
+	// DisablePrefixCache turns off automatic prefix caching: full KV
+	// blocks are then not shared between sequences by content (see
+	// package kvcache). Logits are bit-identical either way.
+	DisablePrefixCache bool
 	// OnStep, when set, is called after every forward step with what the
-	// step contained and the KV blocks each sequence holds (for tracing;
-	// it runs on the scheduler goroutine and must be quick).
+	// step contained and the KV blocks each sequence holds (for
+	// tracing). It runs on a goroutine of its own, never on the engine
+	// loop, in step order.
 	OnStep func(StepTrace)
 
 	everyLogits bool // logits for every evaluated token (Logits)
 }
 
-// StepTrace describes one forward step.
-type StepTrace struct {
-	batch.StepInfo
-	KVBlocks     map[int]int // blocks held per sequence
-	KVTokens     map[int]int // tokens held per sequence
-	FreeBlocks   int
-	TotalBlocks  int
-	BlockSize    int
-	StepDuration time.Duration
-}
-
-// Context is a KV cache shared by its sequences, and the scheduler that
-// packs their work into forward steps. It is safe for concurrent use.
-type Context struct {
-	model *Model
-	net   *model.Model
-	own   *placement // this context's own placement (Threads or GPU given)
-	state *model.State
-	sched *batch.Scheduler
-	opts  ContextOptions
-
-	mu     sync.Mutex
-	free   []int // sequence ids not in use
-	closed bool
-}
-
-// Defaults of ContextOptions.
+// Limits of ContextOptions.
 const (
 	DefaultBatchSize   = 512
 	DefaultContextSize = 4096
+	// MaxSequences bounds Sequences: each open sequence costs a little
+	// bookkeeping, and more conversations than this at once do not fit
+	// in any useful KV cache (65536 sequences of a single 16-token
+	// block already take a million tokens).
+	MaxSequences = 1 << 16
+	// MaxContextSize bounds ContextSize, so that token positions and
+	// slot numbers fit in int32 with room to spare (the memory check
+	// below is what usually refuses a large value first).
+	MaxContextSize = 1 << 30
+	// MaxBlockSize bounds BlockSize: attention walks a sequence block by
+	// block, and blocks are the unit of sharing, so huge blocks only
+	// waste memory.
+	MaxBlockSize = 4096
 )
 
-// NewContext creates a context with its KV cache and scheduler goroutine.
+// StepInfo describes one forward step.
+type StepInfo struct {
+	Step      int // 1, 2, …
+	Tokens    int // tokens in the batch
+	Items     []StepItem
+	Preempted []int // sequences preempted before the step (their requests wait and are recomputed)
+	Duration  time.Duration
+}
+
+// StepItem is one sequence's share of a step.
+type StepItem struct {
+	Seq     int  // sequence id (0-based; shown 1-based to users)
+	Tokens  int  // tokens it contributed
+	Prompt  bool // true: prompt tokens (or tokens being recomputed); false: one generated token
+	FromPos int  // position of the first
+}
+
+// StepTrace describes one forward step and the KV cache after it.
+type StepTrace struct {
+	StepInfo
+	KVBlocks     map[int]int // blocks held per sequence
+	KVTokens     map[int]int // tokens held per sequence
+	FreeBlocks   int         // blocks free or evictable
+	TotalBlocks  int
+	BlockSize    int
+	CachedBlocks int   // blocks registered in the prefix cache
+	PrefixHits   int64 // tokens shared from the prefix cache so far
+	StepDuration time.Duration
+}
+
+// ContextStats counts what a context has done.
+type ContextStats struct {
+	Steps       int64 // forward steps
+	Preemptions int64 // requests preempted (and recomputed later)
+	KV          kvcache.Stats
+}
+
+// Context is a KV cache shared by its sequences, and the engine loop
+// that packs their work into forward steps. It is safe for concurrent
+// use.
+type Context struct {
+	model *Model
+	opts  ContextOptions
+	eng   *engine
+	tr    *tracer
+
+	free      chan flat.SeqID // sequence ids not in use
+	closing   chan struct{}   // closed by Close
+	closeOnce sync.Once
+}
+
+// NewContext checks the options, allocates the KV cache and scratch
+// buffers, and starts the context's engine loop.
 func (m *Model) NewContext(o ContextOptions) (*Context, error) {
+	if err := m.checkOpen(); err != nil {
+		return nil, err
+	}
+	o, kvType, err := m.checkContextOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	// Only the last token of each generating sequence needs logits (the
+	// Logits tool asks for every position, hence everyLogits), and a
+	// step never has more outputs than tokens.
+	maxOut := min(o.Sequences, o.BatchSize)
+	if o.everyLogits {
+		maxOut = o.BatchSize
+	}
+	st, err := m.net.NewState(model.StateOptions{Capacity: o.ContextSize, BlockSize: o.BlockSize, KVType: kvType,
+		MaxBatch: o.BatchSize, MaxOutputs: maxOut, PrefixCache: !o.DisablePrefixCache})
+	if err != nil {
+		return nil, err
+	}
+	c := &Context{model: m, opts: o, free: make(chan flat.SeqID, o.Sequences), closing: make(chan struct{})}
+	for i := range o.Sequences {
+		c.free <- flat.SeqID(i)
+	}
+	if o.OnStep != nil {
+		c.tr = newTracer(o.OnStep)
+	}
+	c.eng = newEngine(m.net, st, m.tok, o.ContextSize, o.BatchSize, c.tr)
+	if err := m.track(c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkContextOptions fills in defaults and checks every option against
+// the model and this machine's memory.
+func (m *Model) checkContextOptions(o ContextOptions) (ContextOptions, tensor.DType, error) {
+	cfg := m.net.Config
+	bad := func(format string, args ...any) (ContextOptions, tensor.DType, error) {
+		return o, 0, fmt.Errorf("gollm: context options: "+format, args...)
+	}
+	if o.ContextSize == 0 {
+		o.ContextSize = min(cfg.Context, DefaultContextSize)
+	}
 	if o.Sequences == 0 {
 		o.Sequences = 1
 	}
 	if o.BatchSize == 0 {
 		o.BatchSize = DefaultBatchSize
 	}
-	if o.ContextSize == 0 {
-		o.ContextSize = min(m.net.Config.Context, DefaultContextSize)
+	if o.BlockSize == 0 {
+		o.BlockSize = max(min(kvcache.DefaultBlockSize, o.ContextSize), 1)
 	}
-	if o.Sequences < 1 || o.BatchSize < 1 || o.ContextSize < 1 || o.Threads < 0 {
-		return nil, fmt.Errorf("gollm: invalid context options: %d sequences, batch size %d, context size %d, %d threads",
-			o.Sequences, o.BatchSize, o.ContextSize, o.Threads)
+	switch {
+	case o.ContextSize < 1 || o.ContextSize > MaxContextSize:
+		return bad("ContextSize %d must be between 1 and %d", o.ContextSize, MaxContextSize)
+	case o.Sequences < 1 || o.Sequences > MaxSequences:
+		return bad("Sequences %d must be between 1 and %d", o.Sequences, MaxSequences)
+	case o.BatchSize < 1:
+		return bad("BatchSize %d must be at least 1", o.BatchSize)
+	case o.BlockSize < 1 || o.BlockSize > MaxBlockSize:
+		return bad("BlockSize %d must be between 1 and %d", o.BlockSize, MaxBlockSize)
+	}
+	// A step cannot carry more tokens than the pool holds, nor a block
+	// be bigger than the pool.
+	o.BatchSize = min(o.BatchSize, o.ContextSize)
+	if o.BlockSize > o.ContextSize {
+		return bad("BlockSize %d is larger than ContextSize %d", o.BlockSize, o.ContextSize)
 	}
 	kvType := tensor.F16
 	switch o.KVType {
 	case "", "f16":
+		o.KVType = "f16"
 	case "f32":
 		kvType = tensor.F32
 	default:
-		return nil, fmt.Errorf("gollm: KV type %q (use f16 or f32)", o.KVType)
+		return bad("KVType %q (use f16 or f32)", o.KVType)
 	}
-	c := &Context{model: m, net: m.net, opts: o}
-	onGPU := m.place.gpuLayers > 0
-	wantGPU := onGPU
-	switch o.GPU {
-	case "":
-	case GPUNone:
-		wantGPU = false
-	case GPUCUDA, GPUAuto:
-		wantGPU = true
-	default:
-		return nil, fmt.Errorf("gollm: GPU option %q (use auto, cuda or none)", o.GPU)
-	}
-	if wantGPU != onGPU || (o.Threads > 0 && o.Threads != m.opts.Threads) {
-		// Weights on the CPU are views into the mapping, so a second CPU
-		// backend costs only its worker goroutines; a GPU gets its own
-		// copy of the weights.
-		mo := m.opts
-		mo.Threads = o.Threads
-		mo.GPU = o.GPU
-		if !wantGPU {
-			mo.GPU = GPUNone
-		}
-		p, err := place(m.file, mo)
-		if err != nil {
-			return nil, err
-		}
-		if p.note != "" && mo.Logf != nil {
-			mo.Logf("%s", p.note)
-		}
-		c.own, c.net = p, p.net
-	}
-	// Only the last token of each generating sequence needs logits (the
-	// Logits tool asks for every position, hence everyLogits).
-	maxOut := o.Sequences
+	// Memory: the KV pool, plus the scratch of one step (one row per
+	// batch token of every activation, and a logits row per output). In
+	// float64: the products of absurd values must not wrap around.
+	perToken := float64(2*cfg.Layers*cfg.KVDim) * float64(kvType.BlockBytes())
+	blocks := float64((o.ContextSize + o.BlockSize - 1) / o.BlockSize)
+	kvBytes := blocks * float64(o.BlockSize) * perToken
+	outs := float64(min(o.Sequences, o.BatchSize))
 	if o.everyLogits {
-		maxOut = o.BatchSize
+		outs = float64(o.BatchSize)
 	}
-	st, err := c.net.NewState(model.StateOptions{Capacity: o.ContextSize, BlockSize: o.BlockSize, KVType: kvType,
-		MaxBatch: o.BatchSize, MaxOutputs: maxOut})
-	if err != nil {
-		c.closeBackend()
-		return nil, err
+	scratch := 4 * (float64(o.BatchSize)*float64(2*cfg.Embd+2*cfg.QDim+2*cfg.KVDim+2*cfg.FF) + outs*float64(cfg.Embd+2*cfg.Vocab))
+	if total, ok := sysmem.Total(); ok && kvBytes+scratch > float64(total) {
+		return bad("a %d-token KV cache (%s at %.0f bytes per token) and the scratch of a %d-token step (%s) need %s; this machine has %s of memory",
+			o.ContextSize, bytesText(kvBytes), perToken, o.BatchSize, bytesText(scratch), bytesText(kvBytes+scratch), bytesText(float64(total)))
 	}
-	c.state = st
-	for i := o.Sequences - 1; i >= 0; i-- {
-		c.free = append(c.free, i)
-	}
-	var trace func(batch.StepInfo)
-	if o.OnStep != nil {
-		trace = func(si batch.StepInfo) { o.OnStep(c.trace(si)) }
-	}
-	c.sched = batch.New(&forwarder{c: c}, batch.Options{BatchSize: o.BatchSize, Trace: trace})
-	return c, nil
+	return o, kvType, nil
 }
 
-func (c *Context) closeBackend() {
-	if c.own != nil {
-		c.own.close()
+// bytesText writes a byte count the way people read them (1.5 GiB).
+func bytesText(n float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"}
+	f, u := n, 0
+	for f >= 1024 && u < len(units)-1 {
+		f /= 1024
+		u++
 	}
+	if u == 0 {
+		return fmt.Sprintf("%.0f B", n)
+	}
+	return fmt.Sprintf("%.1f %s", f, units[u])
 }
 
-// Close stops the scheduler (running requests end with an error) and
-// frees the cache.
+// Close stops the engine loop: requests under way end with ErrClosed,
+// and the KV cache is freed. It is idempotent and may be called from any
+// goroutine, callbacks included.
 func (c *Context) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.mu.Unlock()
-	c.sched.Close()
-	c.closeBackend()
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		c.eng.close()
+		c.model.untrack(c)
+	})
 	return nil
 }
 
@@ -181,92 +248,97 @@ func (c *Context) Model() *Model { return c.model }
 // Options returns the options in effect (defaults filled in).
 func (c *Context) Options() ContextOptions { return c.opts }
 
-// Pause holds the context's scheduler before its next step; prompts
-// submitted meanwhile wait. Resume releases them, so that they all start
-// in the same forward step (like node-llama-cpp's "nextCycle" dispatch,
-// which lets the prompts of one Promise.all start together).
-func (c *Context) Pause() { c.sched.Pause() }
-
-// Resume lets a paused context run again.
-func (c *Context) Resume() { c.sched.Resume() }
-
-// Running is the number of prompts or evaluations submitted to the
-// scheduler and not yet finished.
-func (c *Context) Running() int { return c.sched.Running() }
+// Together runs f and lets every request submitted while it runs start
+// in the same forward step (like node-llama-cpp, where the prompts of
+// one Promise.all start together). The engine starts no step until f
+// returns. Submit with ChatSession.Start or Sequence.Start inside f; a
+// blocking Prompt inside f would wait for a step that cannot start.
+func (c *Context) Together(f func()) {
+	release := c.eng.hold()
+	defer release()
+	f()
+}
 
 // Steps is the number of forward steps run so far.
-func (c *Context) Steps() int { return c.sched.Steps() }
+func (c *Context) Steps() int { return int(c.eng.steps.Load()) }
 
 // KVStats is a snapshot of the shared cache.
-func (c *Context) KVStats() kvcache.Stats { return c.state.KV.Stats() }
+func (c *Context) KVStats() kvcache.Stats { return c.eng.kv.Stats() }
+
+// Stats is a snapshot of what the context has done.
+func (c *Context) Stats() ContextStats {
+	return ContextStats{Steps: c.eng.steps.Load(), Preemptions: c.eng.preemptions.Load(), KV: c.eng.kv.Stats()}
+}
 
 // Sequence takes a free sequence, or returns ErrNoSequences.
 func (c *Context) Sequence() (*Sequence, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	select {
+	case <-c.closing:
 		return nil, ErrClosed
+	default:
 	}
-	if len(c.free) == 0 {
+	select {
+	case id := <-c.free:
+		return c.open(id)
+	default:
 		return nil, fmt.Errorf("%w (it has %d)", ErrNoSequences, c.opts.Sequences)
 	}
-	id := c.free[len(c.free)-1]
-	c.free = c.free[:len(c.free)-1]
-	if err := c.state.KV.AddSeq(kvcache.SeqID(id)); err != nil {
-		c.free = append(c.free, id)
+}
+
+// WaitSequence takes a free sequence, waiting for one to be closed if
+// all are in use, until ctx ends or the context is closed.
+func (c *Context) WaitSequence(ctx context.Context) (*Sequence, error) {
+	select {
+	case <-c.closing:
+		return nil, ErrClosed
+	default:
+	}
+	select {
+	case id := <-c.free:
+		return c.open(id)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.closing:
+		return nil, ErrClosed
+	}
+}
+
+func (c *Context) open(id flat.SeqID) (*Sequence, error) {
+	var err error
+	if e := c.eng.do(func() { err = c.eng.kv.AddSeq(id) }); e != nil {
+		return nil, e
+	}
+	if err != nil {
+		c.free <- id
 		return nil, err
 	}
-	return &Sequence{ctx: c, id: id}, nil
+	return &Sequence{ctx: c, id: id, turn: make(chan struct{}, 1)}, nil
 }
 
-// release gives a sequence id back (Sequence.Close).
-func (c *Context) release(id int) {
-	c.state.KV.Free(kvcache.SeqID(id))
-	c.mu.Lock()
-	c.free = append(c.free, id)
-	c.mu.Unlock()
-}
-
-func (c *Context) trace(si batch.StepInfo) StepTrace {
-	st := c.state.KV.Stats()
-	tr := StepTrace{StepInfo: si, KVBlocks: map[int]int{}, KVTokens: map[int]int{},
-		FreeBlocks: st.FreeBlocks, TotalBlocks: st.Blocks, BlockSize: st.BlockSize, StepDuration: si.Duration}
-	for id, n := range st.PerSeq {
-		tr.KVBlocks[int(id)] = n
-		tr.KVTokens[int(id)] = st.Tokens[id]
+// fork takes a free sequence holding a copy of src's tokens.
+func (c *Context) fork(src flat.SeqID) (*Sequence, error) {
+	var id flat.SeqID
+	select {
+	case <-c.closing:
+		return nil, ErrClosed
+	case id = <-c.free:
+	default:
+		return nil, fmt.Errorf("%w (it has %d)", ErrNoSequences, c.opts.Sequences)
 	}
-	return tr
+	var err error
+	if e := c.eng.do(func() { err = c.eng.kv.Fork(id, src, -1) }); e != nil {
+		err = e
+	}
+	if err != nil {
+		c.free <- id
+		return nil, err
+	}
+	return &Sequence{ctx: c, id: id, turn: make(chan struct{}, 1)}, nil
 }
 
-// forwarder adapts the model and its state to the scheduler.
-type forwarder struct {
-	c *Context
-	b model.Batch
-}
-
-func (f *forwarder) Vocab() int { return f.c.net.Config.Vocab }
-
-func (f *forwarder) Reserve(seq, n int) (int, error) {
-	kv := f.c.state.KV
-	have := kv.Len(kvcache.SeqID(seq))
-	if limit := f.c.opts.ContextSize; have+n > limit {
-		return 0, fmt.Errorf("%w: sequence %d holds %d tokens and needs %d more, the context size is %d",
-			ErrContextOverflow, seq, have, n, limit)
-	}
-	start, err := kv.Append(kvcache.SeqID(seq), n)
-	if errors.Is(err, kvcache.ErrKVFull) {
-		return 0, fmt.Errorf("%w (the %d-token cache is shared by %d sequences)", err, f.c.opts.ContextSize, f.c.opts.Sequences)
-	}
-	return start, err
-}
-
-func (f *forwarder) Truncate(seq, n int) error { return f.c.state.KV.Truncate(kvcache.SeqID(seq), n) }
-
-func (f *forwarder) Forward(tokens, pos, seq []int32, output []bool, logits []float32) error {
-	b := &f.b
-	b.Reset()
-	for i := range tokens {
-		b.Add(tokens[i], int(pos[i]), kvcache.SeqID(seq[i]), output[i])
-	}
-	return f.c.net.Forward(f.c.state, b, logits)
+// release gives a sequence back (Sequence.Close): its request, if any,
+// ends with ErrClosed and its blocks go back to the pool.
+func (c *Context) release(id flat.SeqID) {
+	c.eng.do(func() { c.eng.forget(id) })
+	c.free <- id
 }

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/gollm/gollm/chat"
 	"github.com/gollm/gollm/gguf"
@@ -86,6 +87,10 @@ type Model struct {
 	tmpl  *chat.Template // nil when the file has none
 	opts  ModelOptions
 	tmplE error
+
+	mu     sync.Mutex
+	ctxs   map[*Context]struct{} // open contexts, closed by Close
+	closed bool
 }
 
 // LoadModel maps a GGUF file and prepares the model on the CPU.
@@ -124,11 +129,55 @@ func newModel(path string, f *gguf.File, opts ModelOptions) (*Model, error) {
 	return m, nil
 }
 
-// Close releases the backend and the file mapping. Contexts of the model
-// must be closed first.
+// Close closes the model's contexts (requests under way end with
+// ErrClosed), then releases the backend and the file mapping. It is
+// idempotent.
 func (m *Model) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	ctxs := make([]*Context, 0, len(m.ctxs))
+	for c := range m.ctxs {
+		ctxs = append(ctxs, c)
+	}
+	m.mu.Unlock()
+	for _, c := range ctxs {
+		c.Close()
+	}
 	m.place.close()
 	return m.file.Close()
+}
+
+func (m *Model) checkOpen() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// track registers an open context, so that Close can close it first.
+func (m *Model) track(c *Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if m.ctxs == nil {
+		m.ctxs = map[*Context]struct{}{}
+	}
+	m.ctxs[c] = struct{}{}
+	return nil
+}
+
+func (m *Model) untrack(c *Context) {
+	m.mu.Lock()
+	delete(m.ctxs, c)
+	m.mu.Unlock()
 }
 
 // Path is the file the model was loaded from.

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gollm/gollm/internal/testdata"
 	"github.com/gollm/gollm/sample"
@@ -78,20 +77,21 @@ func TestSeedScenario(t *testing.T) {
 			s1, _ := c.Sequence()
 			s2, _ := c.Sequence()
 			c1, c2 := NewChatSession(s1, ChatOptions{}), NewChatSession(s2, ChatOptions{})
+			// Start both prompts in the same step, as Promise.all does.
+			var r1, r2 *Reply
+			c.Together(func() {
+				var err error
+				if r1, err = c1.Start(context.Background(), questions[0], PromptOptions{MaxTokens: 24, Sampling: &greedy}); err != nil {
+					t.Fatal(err)
+				}
+				if r2, err = c2.Start(context.Background(), questions[1], PromptOptions{MaxTokens: 24, Sampling: &greedy}); err != nil {
+					t.Fatal(err)
+				}
+			})
 			var a1, a2 Response
 			var g errgroup.Group
-			// Start both prompts in the same step, as Promise.all does.
-			c.Pause()
-			g.Go(func() (err error) {
-				a1, err = c1.PromptWithMeta(context.Background(), questions[0], PromptOptions{MaxTokens: 24, Sampling: &greedy})
-				return err
-			})
-			g.Go(func() (err error) {
-				a2, err = c2.PromptWithMeta(context.Background(), questions[1], PromptOptions{MaxTokens: 24, Sampling: &greedy})
-				return err
-			})
-			waitRunning(t, c, 2)
-			c.Resume()
+			g.Go(func() (err error) { a1, err = r1.Wait(); return err })
+			g.Go(func() (err error) { a2, err = r2.Wait(); return err })
 			if err := g.Wait(); err != nil {
 				t.Fatal(err)
 			}
@@ -117,18 +117,6 @@ func TestSeedScenario(t *testing.T) {
 				t.Errorf("%d steps; want 24 (one for both prompts, then one per generated token after the first)", len(traces))
 			}
 		})
-	}
-}
-
-// waitRunning waits until n requests are queued in a paused context.
-func waitRunning(t *testing.T, c *Context, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Running() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d requests were submitted", c.Running(), n)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -38,6 +38,6 @@ func Logits(ctx context.Context, m *Model, ids []int32, o LogitsOptions) ([][]fl
 	}
 	defer seq.Close()
 	rows := make([][]float32, 0, len(ids))
-	err = seq.evaluateAll(ctx, ids, func(row []float32) { rows = append(rows, append([]float32(nil), row...)) })
+	err = seq.evaluateAll(ctx, ids, func(row []float32) { rows = append(rows, row) })
 	return rows, err
 }

@@ -2,8 +2,6 @@ package gollm
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
 
 	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/backend/cpu"
@@ -109,8 +107,6 @@ func place(f *gguf.File, o ModelOptions) (*placement, error) {
 	return p, nil
 }
 
-var layerTensor = regexp.MustCompile(`^blk\.(\d+)\.`)
-
 // gpuLayers decides how many of the last layers go to the GPU: all of
 // them (and the embedding table) when the model fits with a default-size
 // KV cache and scratch, else as many as fit; or exactly want when set.
@@ -119,52 +115,25 @@ func gpuLayers(f *gguf.File, cfg model.Config, gpu gpuBackend, want int) (int, e
 	if err != nil {
 		return 0, err
 	}
-	perLayer := make([]int64, cfg.Layers) // weight bytes of each layer
-	var head, embd int64                  // the LM head (+ output norm), the embedding table
-	tied := true
-	for _, t := range f.Tensors() {
-		if t.Name == "output.weight" {
-			tied = false
+	// The weights as the GPU holds them. A type the GPU cannot hold
+	// counts at its file size: it may stay on the CPU in a split, and
+	// if it lands on the GPU, loading says so.
+	sizes, err := model.WeightBytes(f, func(dt tensor.DType, rows, cols int) int64 {
+		if b, err := cuda.WeightBytes(dt, rows, cols); err == nil {
+			return b
 		}
-	}
-	for _, t := range f.Tensors() {
-		rows, cols := 1, int(t.Shape[0])
-		if len(t.Shape) > 1 {
-			rows = int(t.Shape[1])
-		}
-		size := t.Size
-		if t.Type != tensor.F32 || len(t.Shape) > 1 {
-			if b, err := cuda.WeightBytes(t.Type, rows, cols); err == nil {
-				size = b
-			}
-		}
-		switch m := layerTensor.FindStringSubmatch(t.Name); {
-		case m != nil:
-			if i, _ := strconv.Atoi(m[1]); i < cfg.Layers {
-				perLayer[i] += size
-			}
-		case t.Name == "token_embd.weight":
-			embd = size
-			if tied {
-				head += size
-			}
-		default:
-			head += size
-		}
+		b, _ := tensor.RowBytes(dt, int64(cols))
+		return b * int64(rows)
+	})
+	if err != nil {
+		return 0, err
 	}
 	// A default context: 4096 tokens of F16 KV for the offloaded layers,
 	// and the scratch of a 512-token step.
 	kvPerLayer := cuda.KVBytes(tensor.F16, 1, cfg.KVDim, 16, DefaultContextSize/16)
 	scratch := cuda.ScratchBytes(cuda.Shape{Embd: cfg.Embd, QDim: cfg.QDim, KVDim: cfg.KVDim, FF: cfg.FF, Vocab: cfg.Vocab}, DefaultBatchSize)
 	need := func(n int) cuda.Need {
-		w := head
-		for _, b := range perLayer[cfg.Layers-n:] {
-			w += b
-		}
-		if n == cfg.Layers && !tied {
-			w += embd // everything on the GPU: the embedding lookup too
-		}
-		return cuda.Need{Weights: w, KV: int64(n) * kvPerLayer, Scratch: scratch}
+		return cuda.Need{Weights: sizes.Offload(n), KV: int64(n) * kvPerLayer, Scratch: scratch}
 	}
 	if want > 0 {
 		n := min(want, cfg.Layers)

@@ -1,7 +1,6 @@
 package gollm
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -98,36 +97,5 @@ func TestPlacement(t *testing.T) {
 				t.Errorf("answer %v, CPU-only %v", got.GeneratedIDs, want.GeneratedIDs)
 			}
 		})
-	}
-}
-
-// TestContextGPUOverride: a context can run on the CPU while the model is
-// on the GPU, and the other way round.
-func TestContextGPUOverride(t *testing.T) {
-	withFakeGPU(t, 1<<30, nil)
-	m, err := LoadModel(testdata.Path("models", "qwen3-tiny-q6k.gguf"), ModelOptions{GPU: GPUCUDA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	c := newContext(t, m, ContextOptions{GPU: GPUNone, ContextSize: 256})
-	if c.net == m.net || c.own == nil || c.own.gpuLayers != 0 {
-		t.Fatal("GPU none should give the context its own CPU placement")
-	}
-	seq, _ := c.Sequence()
-	if _, err := seq.Generate(context.Background(), []int32{1, 2, 3}, GenerateOptions{MaxTokens: 2, Sampling: &greedy}); err != nil {
-		t.Fatal(err)
-	}
-	cpuModel, err := LoadModel(testdata.Path("models", "qwen3-tiny-q6k.gguf"), ModelOptions{GPU: GPUNone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cpuModel.Close()
-	c2 := newContext(t, cpuModel, ContextOptions{GPU: GPUNone, ContextSize: 256})
-	if c2.own != nil {
-		t.Fatal("a CPU model's context with GPU none needs no placement of its own")
-	}
-	if _, err := m.NewContext(ContextOptions{GPU: "tpu"}); err == nil {
-		t.Fatal("unknown GPU option must fail")
 	}
 }

@@ -2,64 +2,80 @@ package gollm
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/gollm/gollm/batch"
-	"github.com/gollm/gollm/kvcache"
+	"github.com/gollm/gollm/flat"
 	"github.com/gollm/gollm/sample"
 )
 
 // Sequence is one conversation's share of a Context: the tokens it holds
-// in the shared KV cache. Its methods may be called from any goroutine;
-// one generation runs at a time per sequence.
+// in the shared KV cache. Its methods may be called from any goroutine,
+// callbacks included; one generation runs at a time per sequence.
 type Sequence struct {
-	ctx *Context
-	id  int
-
-	mu     sync.Mutex // held for a whole Generate
-	tokens []int32    // the tokens in the KV cache, in order
-	closed bool
+	ctx    *Context
+	id     flat.SeqID
+	turn   chan struct{} // capacity 1: held for a whole generation
+	closed atomic.Bool
 }
 
 // ID is the sequence's number within its context (0 … Sequences-1).
-func (s *Sequence) ID() int { return s.id }
+func (s *Sequence) ID() int { return int(s.id) }
 
 // Context is the sequence's context.
 func (s *Sequence) Context() *Context { return s.ctx }
 
-// Tokens returns a copy of the tokens held in the KV cache.
+// Tokens returns a copy of the tokens held in the KV cache (during a
+// generation: those computed so far).
 func (s *Sequence) Tokens() []int32 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]int32(nil), s.tokens...)
+	if s.closed.Load() {
+		return nil
+	}
+	return s.ctx.eng.kv.Tokens(s.id)
 }
 
 // Close gives the sequence's KV blocks and its slot back to the context.
-// It waits for a generation under way on the sequence to end.
+// A generation under way on it ends with ErrClosed.
 func (s *Sequence) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Swap(true) {
 		return nil
 	}
-	s.closed = true
-	s.tokens = nil
 	s.ctx.release(s.id)
 	return nil
 }
 
+// Fork takes a free sequence of the same context that starts with a copy
+// of this one's tokens (those computed so far). Their KV blocks are shared
+// by reference, and copied only when one of them writes into a shared,
+// partly filled block (copy on write), so n answers to one prompt
+// evaluate the prompt once. It returns ErrNoSequences when none is free.
+func (s *Sequence) Fork() (*Sequence, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	return s.ctx.fork(s.id)
+}
+
 // Clear empties the sequence's KV cache.
-func (s *Sequence) Clear() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+func (s *Sequence) Clear() error { return s.Truncate(0) }
+
+// Truncate cuts the sequence's KV cache back to its first n tokens.
+func (s *Sequence) Truncate(n int) error {
+	if s.closed.Load() {
 		return ErrClosed
 	}
-	s.tokens = nil
-	return s.ctx.state.KV.Truncate(kvcache.SeqID(s.id), 0)
+	var err error
+	if e := s.ctx.eng.do(func() {
+		if s.ctx.eng.bySeq[s.id] != nil {
+			err = fmt.Errorf("gollm: sequence %d is generating; it cannot be cut now", s.id+1)
+			return
+		}
+		err = s.ctx.eng.kv.Truncate(s.id, n)
+	}); e != nil {
+		return e
+	}
+	return err
 }
 
 // GenerateOptions control Generate.
@@ -71,11 +87,11 @@ type GenerateOptions struct {
 	Sampling *sample.Params
 	// IgnoreEOG keeps generating past end-of-generation tokens.
 	IgnoreEOG bool
-	// OnToken is called with each generated token as soon as it is
-	// chosen; returning true stops generation after it.
+	// OnToken is called with each generated token, on the goroutine that
+	// called Generate; returning true stops generation after it.
 	OnToken func(id int32) (stop bool)
 	// OnLogits is called with the logits row of each generated token
-	// before sampling (for study; the slice must not be kept).
+	// (for study; a copy, which the callback may keep).
 	OnLogits func(logits []float32)
 }
 
@@ -94,39 +110,65 @@ type Generation struct {
 	Tokens         []int32 // generated tokens (the end-of-generation token excluded)
 	PromptTokens   int     // prompt tokens given
 	ReusedTokens   int     // of those, already in the KV cache (not evaluated again)
-	EvaluatedTotal int     // tokens written to the KV cache by this call
+	CachedTokens   int     // of ReusedTokens, found in the prefix cache (shared with other sequences)
+	EvaluatedTotal int     // tokens written to the KV cache by this call (recomputations included)
+	Preempted      int     // times the request gave up its KV blocks for others and was recomputed
 	FinishReason   string
 	PromptTime     time.Duration // until the first generated token
 	GenTime        time.Duration // from the first to the last generated token
 }
 
 // Generate makes the sequence hold prompt (reusing the longest prefix it
-// already holds in the KV cache and evaluating only the rest), then
-// samples tokens one by one until an end-of-generation token, MaxTokens,
-// OnToken's stop, or the context size. Evaluation and generation share
-// forward steps with the other sequences of the context.
+// already holds in the KV cache, then whatever the prefix cache has, and
+// evaluating only the rest), then samples tokens one by one until an
+// end-of-generation token, MaxTokens, OnToken's stop, or the context
+// size. Evaluation and generation share forward steps with the other
+// sequences of the context. The callbacks run on the calling goroutine,
+// never on the engine loop: a slow callback delays only this request, a
+// panicking one panics here (the request is ended first).
 //
 // If ctx is cancelled, generation stops within one step, the sequence is
 // cut back to the prefix it held before the call (its new KV blocks go
 // back to the pool) and the context's error is returned.
 func (s *Sequence) Generate(ctx context.Context, prompt []int32, o GenerateOptions) (Generation, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := Generation{PromptTokens: len(prompt)}
-	if s.closed {
-		return g, ErrClosed
+	r, err := s.Start(ctx, prompt, o)
+	if err != nil {
+		return Generation{PromptTokens: len(prompt)}, err
+	}
+	return r.Wait()
+}
+
+// Pending is a generation submitted with Start.
+type Pending struct {
+	seq  *Sequence
+	req  *request
+	o    GenerateOptions
+	done bool
+	res  Generation
+	err  error
+}
+
+// Start submits a generation and returns at once; Wait delivers its
+// tokens to the callbacks and returns its outcome. Together with
+// Context.Together it lets several generations start in one step.
+func (s *Sequence) Start(ctx context.Context, prompt []int32, o GenerateOptions) (*Pending, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if s.closed.Load() {
+		return nil, ErrClosed
 	}
 	if len(prompt) == 0 {
-		return g, fmt.Errorf("gollm: empty prompt")
+		return nil, fmt.Errorf("gollm: empty prompt")
 	}
-	vocab := s.ctx.net.Config.Vocab
+	vocab := s.ctx.model.net.Config.Vocab
 	for i, t := range prompt {
 		if t < 0 || int(t) >= vocab {
-			return g, fmt.Errorf("gollm: prompt token %d at index %d is outside the vocabulary of %d", t, i, vocab)
+			return nil, fmt.Errorf("gollm: prompt token %d at index %d is outside the vocabulary of %d", t, i, vocab)
 		}
 	}
 	if limit := s.ctx.opts.ContextSize; len(prompt) > limit {
-		return g, fmt.Errorf("%w: the prompt has %d tokens, the context size is %d", ErrContextOverflow, len(prompt), limit)
+		return nil, fmt.Errorf("%w: the prompt has %d tokens, the context size is %d", ErrContextOverflow, len(prompt), limit)
 	}
 	params := sample.DefaultParams()
 	if o.Sampling != nil {
@@ -134,113 +176,122 @@ func (s *Sequence) Generate(ctx context.Context, prompt []int32, o GenerateOptio
 	}
 	smp, err := sample.New(params)
 	if err != nil {
-		return g, err
+		return nil, err
 	}
+	smp.AcceptAll(prompt) // penalties see the prompt too
+	r := &request{ctx: ctx, seq: s.id, known: append([]int32(nil), prompt...), prompt: len(prompt),
+		smp: smp, maxTokens: o.MaxTokens, ignoreEOG: o.IgnoreEOG, copyLogits: o.OnLogits != nil}
+	if err := s.begin(ctx, r); err != nil {
+		return nil, err
+	}
+	return &Pending{seq: s, req: r, o: o}, nil
+}
 
-	// Keep the common prefix, but always evaluate at least the last
-	// prompt token: its logits choose the first new token.
-	keep := commonPrefix(s.tokens, prompt)
-	keep = min(keep, len(prompt)-1)
-	if err := s.ctx.state.KV.Truncate(kvcache.SeqID(s.id), keep); err != nil {
-		return g, err
+// begin takes the sequence's turn and submits r.
+func (s *Sequence) begin(ctx context.Context, r *request) error {
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.ctx.closing:
+		return ErrClosed
 	}
-	s.tokens = append(s.tokens[:keep], prompt[keep:]...) // what the cache will hold
-	g.ReusedTokens = keep
-	for _, t := range prompt {
-		smp.Accept(t) // penalties see the prompt too
+	if err := s.ctx.eng.submit(r); err != nil {
+		<-s.turn
+		return err
 	}
+	return nil
+}
 
-	tok := s.ctx.model.tok
-	start := time.Now()
-	var first time.Time
-	finish := ""
-	var sampleErr error
-	sampler := func(logits []float32) (int32, bool) {
-		if o.OnLogits != nil {
-			o.OnLogits(logits)
-		}
-		id, err := smp.TrySample(logits)
-		if err != nil {
-			finish, sampleErr = FinishError, err
-			return 0, true
-		}
-		if len(g.Tokens) == 0 {
-			first = time.Now()
-		}
-		if !o.IgnoreEOG && tok.IsEOG(id) {
-			finish = FinishEOG
-			return id, true
-		}
-		smp.Accept(id)
-		g.Tokens = append(g.Tokens, id)
-		stop := o.OnToken != nil && o.OnToken(id)
-		switch {
-		case stop:
-			finish = FinishStop
-		case o.MaxTokens > 0 && len(g.Tokens) >= o.MaxTokens:
-			finish = FinishLength
-		default:
-			return id, false
-		}
-		return id, true // recorded, but no need to evaluate it
+// Wait delivers the generation's tokens to its callbacks, on the calling
+// goroutine, and returns the outcome. Calling it again returns the same.
+func (p *Pending) Wait() (g Generation, err error) {
+	if p.done {
+		return p.res, p.err
 	}
-	res := s.ctx.sched.Run(batch.Request{Ctx: ctx, Seq: s.id, Start: keep, Tokens: prompt[keep:], Sample: sampler})
-	now := time.Now()
-	if first.IsZero() {
-		g.PromptTime = now.Sub(start)
-	} else {
-		g.PromptTime, g.GenTime = first.Sub(start), now.Sub(first)
+	s, r, o := p.seq, p.req, p.o
+	g = Generation{PromptTokens: r.prompt}
+	stopAt := -1 // generated tokens kept when the caller stopped
+	var fin *outcome
+	defer func() {
+		if fin == nil { // a callback panicked: end the request first
+			r.stop.Store(true)
+			s.ctx.eng.poke()
+			for fin == nil {
+				for _, ev := range r.out.take(nil) {
+					fin = ev.final
+				}
+			}
+			<-s.turn
+		}
+	}()
+	var evs []event
+	for fin == nil {
+		evs = r.out.take(evs)
+		for _, ev := range evs {
+			if ev.final != nil {
+				fin = ev.final
+				break
+			}
+			if stopAt >= 0 {
+				continue // stopped: what the loop made meanwhile is dropped
+			}
+			if ev.row != nil && o.OnLogits != nil {
+				o.OnLogits(ev.row)
+			}
+			if !ev.hasTok {
+				continue
+			}
+			g.Tokens = append(g.Tokens, ev.tok)
+			if o.OnToken != nil && o.OnToken(ev.tok) {
+				stopAt = len(g.Tokens)
+				r.stop.Store(true)
+				s.ctx.eng.poke()
+			}
+		}
 	}
-	g.EvaluatedTotal = res.Computed
-	// The cache now holds keep + Computed tokens: the prompt, then every
-	// generated token that was fed back.
-	s.tokens = append(s.tokens[:len(prompt)], g.Tokens...)[:keep+res.Computed]
-	switch {
-	case res.Err == nil:
-		g.FinishReason = finish
-		return g, sampleErr
-	case ctx.Err() != nil && errors.Is(res.Err, ctx.Err()):
-		g.FinishReason = FinishCancel
-		s.ctx.state.KV.Truncate(kvcache.SeqID(s.id), keep)
-		s.tokens = s.tokens[:keep]
-		return g, res.Err
-	case errors.Is(res.Err, ErrContextOverflow) || errors.Is(res.Err, kvcache.ErrKVFull):
-		g.FinishReason = FinishContext
-		return g, res.Err
-	default:
-		g.FinishReason = FinishError
-		return g, res.Err
+	s.ctx.tr.wait(fin.step)
+	g.ReusedTokens, g.CachedTokens = fin.reused+fin.cached, fin.cached
+	g.EvaluatedTotal, g.Preempted = fin.evaluated, fin.preempted
+	g.PromptTime, g.GenTime = fin.promptTime, fin.genTime
+	g.FinishReason, err = fin.finish, fin.err
+	if stopAt >= 0 {
+		// The caller's stop came first: the sequence keeps the prompt and
+		// the tokens up to the stop (the loop may have gone further).
+		g.FinishReason, err = FinishStop, nil
+		keep := r.prompt + stopAt
+		s.ctx.eng.do(func() {
+			if n := s.ctx.eng.kv.Len(s.id); n > keep && s.ctx.eng.bySeq[s.id] == nil {
+				s.ctx.eng.kv.Truncate(s.id, keep)
+			}
+		})
 	}
+	<-s.turn
+	p.done, p.res, p.err = true, g, err
+	return g, err
 }
 
 // Evaluate makes the sequence hold tokens without generating.
 func (s *Sequence) Evaluate(ctx context.Context, tokens []int32) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if s.closed.Load() {
 		return ErrClosed
 	}
 	if len(tokens) == 0 {
 		return nil
 	}
-	keep := commonPrefix(s.tokens, tokens)
-	if keep == len(tokens) {
-		s.tokens = s.tokens[:keep]
-		return s.ctx.state.KV.Truncate(kvcache.SeqID(s.id), keep)
-	}
 	if limit := s.ctx.opts.ContextSize; len(tokens) > limit {
 		return fmt.Errorf("%w: %d tokens, the context size is %d", ErrContextOverflow, len(tokens), limit)
 	}
-	if err := s.ctx.state.KV.Truncate(kvcache.SeqID(s.id), keep); err != nil {
+	r := &request{ctx: ctx, seq: s.id, known: append([]int32(nil), tokens...), prompt: len(tokens)}
+	if err := s.begin(ctx, r); err != nil {
 		return err
 	}
-	res := s.ctx.sched.Run(batch.Request{Ctx: ctx, Seq: s.id, Start: keep, Tokens: tokens[keep:]})
-	s.tokens = append(s.tokens[:keep], tokens[keep:keep+res.Computed]...)
-	if res.Err != nil && ctx.Err() != nil {
-		s.ctx.state.KV.Truncate(kvcache.SeqID(s.id), keep)
-		s.tokens = s.tokens[:keep]
-	}
-	return res.Err
+	p := &Pending{seq: s, req: r}
+	_, err := p.Wait()
+	return err
 }
 
 func commonPrefix(a, b []int32) int {
@@ -254,12 +305,14 @@ func commonPrefix(a, b []int32) int {
 // evaluateAll evaluates ids from position 0 of an empty sequence and
 // passes the logits row of every position to each, in order.
 func (s *Sequence) evaluateAll(ctx context.Context, ids []int32, each func([]float32)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.tokens) != 0 {
+	if len(s.Tokens()) != 0 {
 		return fmt.Errorf("gollm: evaluateAll needs an empty sequence")
 	}
-	res := s.ctx.sched.Run(batch.Request{Ctx: ctx, Seq: s.id, Tokens: ids, EveryLogits: each})
-	s.tokens = append(s.tokens, ids[:res.Computed]...)
-	return res.Err
+	r := &request{ctx: ctx, seq: s.id, known: append([]int32(nil), ids...), prompt: len(ids), everyLogits: true}
+	if err := s.begin(ctx, r); err != nil {
+		return err
+	}
+	p := &Pending{seq: s, req: r, o: GenerateOptions{OnLogits: each}}
+	_, err := p.Wait()
+	return err
 }

@@ -25,6 +25,13 @@ type ChatOptions struct {
 	// Raw skips the chat template: each prompt's text is tokenized as it
 	// is and appended to the conversation's tokens.
 	Raw bool
+	// ParseSpecial matches special-token text written in messages (such
+	// as "<|im_end|>") as the control token it names. Off by default:
+	// what a user types stays text, so no one can forge a turn boundary;
+	// the template's own markup is always special. In Raw mode it
+	// decides whether the prompt text's special-token text is matched
+	// (llama.cpp matches it; the CLI's --raw does too).
+	ParseSpecial bool
 }
 
 // Chunk is a piece of streamed output: thinking or answer text.
@@ -66,10 +73,12 @@ type Response struct {
 // ChatSession is a conversation on a Sequence. It keeps the history, and
 // because the sequence keeps its KV cache, a new turn evaluates only what
 // was added since the last one. Prompt is safe to call from several
-// goroutines (calls on one session run one after another).
+// goroutines (calls on one session run one after another); History may
+// be called at any time, from callbacks too.
 type ChatSession struct {
 	seq  *Sequence
 	opts ChatOptions
+	turn chan struct{} // capacity 1: held from Start to the end of Wait
 
 	mu      sync.Mutex
 	history []chat.Message // user and assistant turns, without the system prompt
@@ -77,13 +86,14 @@ type ChatSession struct {
 
 // NewChatSession starts a conversation on a sequence.
 func NewChatSession(seq *Sequence, o ChatOptions) *ChatSession {
-	return &ChatSession{seq: seq, opts: o}
+	return &ChatSession{seq: seq, opts: o, turn: make(chan struct{}, 1)}
 }
 
 // Sequence is the session's sequence.
 func (cs *ChatSession) Sequence() *Sequence { return cs.seq }
 
-// History returns a copy of the conversation (system prompt first, if any).
+// History returns a copy of the conversation (system prompt first, if
+// any). During a prompt it is the conversation before that prompt.
 func (cs *ChatSession) History() []chat.Message {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -106,22 +116,73 @@ func (cs *ChatSession) Prompt(ctx context.Context, text string, o PromptOptions)
 
 // PromptWithMeta asks the model and returns the answer with its thoughts,
 // token ids, counts and timings. On an error the history is unchanged
-// (the user's message is not kept), so the session stays usable.
+// (the user's message is not kept), so the session stays usable. The
+// callbacks run on the calling goroutine.
 func (cs *ChatSession) PromptWithMeta(ctx context.Context, text string, o PromptOptions) (Response, error) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	m := cs.seq.ctx.model
-	turns := append(append([]chat.Message(nil), cs.history...), chat.Message{Role: "user", Content: text})
-	prompt, rendered, turns, err := cs.prepare(turns, o.MaxTokens)
+	r, err := cs.Start(ctx, text, o)
 	if err != nil {
 		return Response{}, err
 	}
-	r := Response{PromptIDs: prompt}
+	return r.Wait()
+}
+
+// Reply is a prompt submitted with Start.
+type Reply struct {
+	cs       *ChatSession
+	o        PromptOptions
+	turns    []chat.Message
+	rendered string
+	prompt   []int32
+	gen      *Pending
+	done     bool
+	res      Response
+	err      error
+}
+
+// Start renders and submits a prompt and returns at once; Wait streams
+// the answer to the callbacks and returns it. With Context.Together,
+// several sessions' prompts start in the same forward step.
+func (cs *ChatSession) Start(ctx context.Context, text string, o PromptOptions) (*Reply, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	select {
+	case cs.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	cs.mu.Lock()
+	turns := append(append([]chat.Message(nil), cs.history...), chat.Message{Role: "user", Content: text})
+	cs.mu.Unlock()
+	prompt, rendered, turns, err := cs.prepare(turns, o.MaxTokens)
+	if err != nil {
+		<-cs.turn
+		return nil, err
+	}
+	r := &Reply{cs: cs, o: o, turns: turns, rendered: rendered, prompt: prompt}
+	r.gen, err = cs.seq.Start(ctx, prompt, GenerateOptions{MaxTokens: o.MaxTokens, Sampling: o.Sampling, OnLogits: o.OnLogits})
+	if err != nil {
+		<-cs.turn
+		return nil, err
+	}
+	return r, nil
+}
+
+// Wait streams the answer to the prompt's callbacks, on the calling
+// goroutine, and returns it. Calling it again returns the same.
+func (r *Reply) Wait() (Response, error) {
+	if r.done {
+		return r.res, r.err
+	}
+	cs, o := r.cs, r.o
+	defer func() { r.done = true; <-cs.turn }()
+	m := cs.seq.ctx.model
+	res := Response{PromptIDs: r.prompt}
 
 	// Stream: tokens → text (never a partial UTF-8 character) → stop
 	// strings → thought/response segments.
 	dec := m.tok.NewStreamDecoder()
-	reason := chat.NewReasoningParser(!cs.opts.Raw && chat.PromptOpensThought(rendered))
+	reason := chat.NewReasoningParser(!cs.opts.Raw && chat.PromptOpensThought(r.rendered))
 	var raw, thoughts, answer strings.Builder
 	held := "" // text held back because it may start a stop string
 	stopped := false
@@ -131,7 +192,8 @@ func (cs *ChatSession) PromptWithMeta(ctx context.Context, text string, o Prompt
 			cs.deliver(seg, &thoughts, &answer, o.OnChunk)
 		}
 	}
-	onToken := func(id int32) bool {
+	r.gen.o.OnLogits = o.OnLogits
+	r.gen.o.OnToken = func(id int32) bool {
 		if o.OnToken != nil {
 			o.OnToken(id)
 		}
@@ -146,7 +208,7 @@ func (cs *ChatSession) PromptWithMeta(ctx context.Context, text string, o Prompt
 		}
 		return false
 	}
-	g, err := cs.seq.Generate(ctx, prompt, GenerateOptions{MaxTokens: o.MaxTokens, Sampling: o.Sampling, OnToken: onToken, OnLogits: o.OnLogits})
+	g, err := r.gen.Wait()
 	if !stopped {
 		rest := held + dec.Flush()
 		if cut, _ := scanStops(rest, o.StopStrings); cut >= 0 {
@@ -157,21 +219,24 @@ func (cs *ChatSession) PromptWithMeta(ctx context.Context, text string, o Prompt
 	for _, seg := range reason.Flush() {
 		cs.deliver(seg, &thoughts, &answer, o.OnChunk)
 	}
-	r.Generation = g
-	r.GeneratedIDs = g.Tokens
-	r.Raw, r.Thoughts, r.Text = raw.String(), strings.TrimSpace(thoughts.String()), answer.String()
+	res.Generation = g
+	res.GeneratedIDs = g.Tokens
+	res.Raw, res.Thoughts, res.Text = raw.String(), strings.TrimSpace(thoughts.String()), answer.String()
 	if thoughts.Len() > 0 {
-		r.Text = strings.TrimLeft(r.Text, " \n") // the blank line after </think>
+		res.Text = strings.TrimLeft(res.Text, " \n") // the blank line after </think>
 	}
+	r.res, r.err = res, err
 	if err != nil {
-		return r, err
+		return res, err
 	}
+	cs.mu.Lock()
 	if cs.opts.Raw {
-		cs.history = append(turns, chat.Message{Role: "assistant", Content: r.Raw})
+		cs.history = append(r.turns, chat.Message{Role: "assistant", Content: res.Raw})
 	} else {
-		cs.history = append(turns, chat.Message{Role: "assistant", Content: r.Text, ReasoningContent: r.Thoughts})
+		cs.history = append(r.turns, chat.Message{Role: "assistant", Content: res.Text, ReasoningContent: res.Thoughts})
 	}
-	return r, nil
+	cs.mu.Unlock()
+	return res, nil
 }
 
 func (cs *ChatSession) deliver(seg chat.Segment, thoughts, answer *strings.Builder, cb func(Chunk)) {
@@ -260,17 +325,31 @@ func (cs *ChatSession) render(turns []chat.Message) ([]int32, string, error) {
 			b.WriteString(t.Content)
 		}
 		text := b.String()
-		return cs.tokenize(text, false), text, nil
+		if cs.opts.ParseSpecial {
+			return cs.tokenize(text, nil), text, nil
+		}
+		return cs.tokenize(text, [][2]int{{0, len(text)}}), text, nil
 	}
 	tmpl, err := m.Template()
 	if err != nil {
 		return nil, "", err
 	}
-	rendered, err := tmpl.Render(cs.messages(turns), chat.RenderOptions{AddGenerationPrompt: true, Extra: cs.opts.TemplateOptions})
+	ro := chat.RenderOptions{AddGenerationPrompt: true, Extra: cs.opts.TemplateOptions}
+	if cs.opts.ParseSpecial {
+		rendered, err := tmpl.Render(cs.messages(turns), ro)
+		if err != nil {
+			return nil, "", err
+		}
+		return cs.tokenize(rendered, nil), rendered, nil
+	}
+	// The template's own markup is special; special-token text that came
+	// from the messages (the literal ranges) stays text, so that nobody
+	// can forge a turn boundary by typing <|im_end|>.
+	rendered, literal, err := tmpl.RenderLiteral(cs.messages(turns), ro, m.tok.SpecialTexts())
 	if err != nil {
 		return nil, "", err
 	}
-	return cs.tokenize(rendered, true), rendered, nil
+	return cs.tokenize(rendered, literal), rendered, nil
 }
 
 // tokenize turns a rendered conversation into tokens. When the text
@@ -279,20 +358,27 @@ func (cs *ChatSession) render(turns []chat.Message) ([]int32, string, error) {
 // only the new text is tokenized: re-tokenizing generated text can give
 // other (equivalent) tokens, which would needlessly invalidate the cache.
 //
-// special says whether special-token text (<|im_start|>) is matched.
-func (cs *ChatSession) tokenize(text string, special bool) []int32 {
+// Special-token text (<|im_start|>) is matched as control tokens except
+// inside the literal byte ranges of text.
+func (cs *ChatSession) tokenize(text string, literal [][2]int) []int32 {
 	m := cs.seq.ctx.model
 	held := cs.seq.Tokens()
 	if len(held) > 0 {
 		if prefix := m.tok.Decode(held); strings.HasPrefix(text, prefix) && len(prefix) > 0 {
-			return append(held, m.tok.Tokenize(text[len(prefix):], false, special)...)
+			shifted := make([][2]int, len(literal))
+			for i, r := range literal {
+				shifted[i] = [2]int{r[0] - len(prefix), r[1] - len(prefix)} // TokenizeLiteral clips what falls before 0
+			}
+			return append(held, m.tok.TokenizeLiteral(text[len(prefix):], false, shifted)...)
 		}
 	}
-	return m.tok.Tokenize(text, true, special)
+	return m.tok.TokenizeLiteral(text, true, literal)
 }
 
 // Reset forgets the conversation (the system prompt stays).
 func (cs *ChatSession) Reset() {
+	cs.turn <- struct{}{}
+	defer func() { <-cs.turn }()
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	cs.history = nil

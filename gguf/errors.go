@@ -24,6 +24,15 @@
 // overflow, and every tensor's data range must lie inside the file without
 // overlapping another. Every error wraps one of the sentinel errors below,
 // so callers can test for a kind of problem with errors.Is.
+//
+// A mapped file must not shrink while it is open. If another program
+// truncates it, reading the tensor data past the new end raises SIGBUS,
+// which the Go runtime turns into a crash (as llama.cpp crashes): the
+// reads happen in the compute kernels' worker goroutines, deep in hot
+// loops, where runtime/debug.SetPanicOnFault with a recover around every
+// read would cost more than it saves. Replace model files by writing a
+// new file and renaming it over the old one (the mapping keeps the old
+// inode), never by rewriting them in place.
 package gguf
 
 import "errors"

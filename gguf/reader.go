@@ -91,7 +91,16 @@ type File struct {
 // Open maps path read-only and parses its header, metadata and tensor
 // infos. Tensor data is not read until it is used: the parser touches only
 // the bytes before DataOffset.
+//
+// path must name a regular file (through symlinks, which are followed):
+// a FIFO, device or directory is refused before it is opened, since
+// opening a FIFO would wait for a writer and none of them can be mapped.
 func Open(path string) (*File, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is %s", ErrNotRegular, path, fileKind(st.Mode()))
+	}
 	fd, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -101,8 +110,8 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s", ErrNotRegular, path)
+	if !st.Mode().IsRegular() { // replaced since the check above
+		return nil, fmt.Errorf("%w: %s is %s", ErrNotRegular, path, fileKind(st.Mode()))
 	}
 	size := st.Size()
 	if size == 0 {
@@ -124,6 +133,23 @@ func Open(path string) (*File, error) {
 	}
 	f.mapped = true
 	return f, nil
+}
+
+// fileKind names what a non-regular file is, for error messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "of type " + m.Type().String()
 }
 
 // Parse parses a GGUF image held in memory. The File keeps data; Tensor

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/gollm/gollm/tensor"
+	"github.com/gollm/gollm/flat"
 )
 
 // recStore records block copies so tests can see copy-on-write happen.
@@ -15,8 +15,8 @@ func (r *recStore) CopyBlock(dst, src int) { r.copies = append(r.copies, [2]int{
 // op is one step of a table-driven scenario.
 type op struct {
 	do      string // add, append, free, fork, truncate
-	seq     SeqID
-	src     SeqID // fork source
+	seq     flat.SeqID
+	src     flat.SeqID // fork source
 	n       int
 	wantErr error
 }
@@ -24,8 +24,8 @@ type op struct {
 // want describes the pool after the steps.
 type want struct {
 	free   int
-	tokens map[SeqID]int
-	blocks map[SeqID]int
+	tokens map[flat.SeqID]int
+	blocks map[flat.SeqID]int
 	copies int
 	shared int
 }
@@ -39,48 +39,48 @@ func TestCacheTable(t *testing.T) {
 	}{
 		{"empty pool", 16, nil, want{free: 4}},
 		{"allocate within one block", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 3}},
-			want{free: 3, tokens: map[SeqID]int{0: 3}, blocks: map[SeqID]int{0: 1}}},
+			want{free: 3, tokens: map[flat.SeqID]int{0: 3}, blocks: map[flat.SeqID]int{0: 1}}},
 		{"allocate across blocks", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 3}, {do: "append", seq: 0, n: 6}},
-			want{free: 1, tokens: map[SeqID]int{0: 9}, blocks: map[SeqID]int{0: 3}}},
+			want{free: 1, tokens: map[flat.SeqID]int{0: 9}, blocks: map[flat.SeqID]int{0: 3}}},
 		{"two sequences share the pool dynamically", 16, []op{{do: "add", seq: 0}, {do: "add", seq: 1},
 			{do: "append", seq: 0, n: 12}, {do: "append", seq: 1, n: 4}},
-			want{free: 0, tokens: map[SeqID]int{0: 12, 1: 4}, blocks: map[SeqID]int{0: 3, 1: 1}}},
+			want{free: 0, tokens: map[flat.SeqID]int{0: 12, 1: 4}, blocks: map[flat.SeqID]int{0: 3, 1: 1}}},
 		{"exhaustion is all or nothing", 16, []op{{do: "add", seq: 0}, {do: "add", seq: 1},
 			{do: "append", seq: 0, n: 10}, {do: "append", seq: 1, n: 7, wantErr: ErrKVFull}},
-			want{free: 1, tokens: map[SeqID]int{0: 10, 1: 0}, blocks: map[SeqID]int{0: 3, 1: 0}}},
+			want{free: 1, tokens: map[flat.SeqID]int{0: 10, 1: 0}, blocks: map[flat.SeqID]int{0: 3, 1: 0}}},
 		{"free returns blocks", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 10}, {do: "free", seq: 0}},
 			want{free: 4}},
 		{"truncate releases whole blocks", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 10}, {do: "truncate", seq: 0, n: 5}},
-			want{free: 2, tokens: map[SeqID]int{0: 5}, blocks: map[SeqID]int{0: 2}}},
+			want{free: 2, tokens: map[flat.SeqID]int{0: 5}, blocks: map[flat.SeqID]int{0: 2}}},
 		{"truncate to zero", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 10}, {do: "truncate", seq: 0, n: 0}},
-			want{free: 4, tokens: map[SeqID]int{0: 0}, blocks: map[SeqID]int{0: 0}}},
+			want{free: 4, tokens: map[flat.SeqID]int{0: 0}, blocks: map[flat.SeqID]int{0: 0}}},
 		{"truncate beyond length fails", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 2}, {do: "truncate", seq: 0, n: 3, wantErr: ErrBadLength}},
-			want{free: 3, tokens: map[SeqID]int{0: 2}, blocks: map[SeqID]int{0: 1}}},
+			want{free: 3, tokens: map[flat.SeqID]int{0: 2}, blocks: map[flat.SeqID]int{0: 1}}},
 		{"fork shares full blocks", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 8}, {do: "fork", seq: 1, src: 0, n: -1}},
-			want{free: 2, tokens: map[SeqID]int{0: 8, 1: 8}, blocks: map[SeqID]int{0: 2, 1: 2}, shared: 2}},
+			want{free: 2, tokens: map[flat.SeqID]int{0: 8, 1: 8}, blocks: map[flat.SeqID]int{0: 2, 1: 2}, shared: 2}},
 		{"append after fork at a block boundary copies nothing", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 8},
 			{do: "fork", seq: 1, src: 0, n: -1}, {do: "append", seq: 1, n: 1}},
-			want{free: 1, tokens: map[SeqID]int{0: 8, 1: 9}, blocks: map[SeqID]int{0: 2, 1: 3}, shared: 2}},
+			want{free: 1, tokens: map[flat.SeqID]int{0: 8, 1: 9}, blocks: map[flat.SeqID]int{0: 2, 1: 3}, shared: 2}},
 		{"append into a shared partial block copies it", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 6},
 			{do: "fork", seq: 1, src: 0, n: -1}, {do: "append", seq: 1, n: 1}},
-			want{free: 1, tokens: map[SeqID]int{0: 6, 1: 7}, blocks: map[SeqID]int{0: 2, 1: 2}, copies: 1, shared: 1}},
+			want{free: 1, tokens: map[flat.SeqID]int{0: 6, 1: 7}, blocks: map[flat.SeqID]int{0: 2, 1: 2}, copies: 1, shared: 1}},
 		{"the source copies too when it writes first", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 6},
 			{do: "fork", seq: 1, src: 0, n: -1}, {do: "append", seq: 0, n: 1}, {do: "append", seq: 1, n: 1}},
-			want{free: 1, tokens: map[SeqID]int{0: 7, 1: 7}, blocks: map[SeqID]int{0: 2, 1: 2}, copies: 1, shared: 1}},
+			want{free: 1, tokens: map[flat.SeqID]int{0: 7, 1: 7}, blocks: map[flat.SeqID]int{0: 2, 1: 2}, copies: 1, shared: 1}},
 		{"fork a prefix", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 10}, {do: "fork", seq: 1, src: 0, n: 4}},
-			want{free: 1, tokens: map[SeqID]int{0: 10, 1: 4}, blocks: map[SeqID]int{0: 3, 1: 1}, shared: 1}},
+			want{free: 1, tokens: map[flat.SeqID]int{0: 10, 1: 4}, blocks: map[flat.SeqID]int{0: 3, 1: 1}, shared: 1}},
 		{"freeing the source keeps shared blocks alive", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 8},
 			{do: "fork", seq: 1, src: 0, n: -1}, {do: "free", seq: 0}},
-			want{free: 2, tokens: map[SeqID]int{1: 8}, blocks: map[SeqID]int{1: 2}}},
+			want{free: 2, tokens: map[flat.SeqID]int{1: 8}, blocks: map[flat.SeqID]int{1: 2}}},
 		{"copy-on-write needs a free block", 8, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: 6},
 			{do: "fork", seq: 1, src: 0, n: -1}, {do: "append", seq: 1, n: 1, wantErr: ErrKVFull}},
-			want{free: 0, tokens: map[SeqID]int{0: 6, 1: 6}, blocks: map[SeqID]int{0: 2, 1: 2}, shared: 2}},
+			want{free: 0, tokens: map[flat.SeqID]int{0: 6, 1: 6}, blocks: map[flat.SeqID]int{0: 2, 1: 2}, shared: 2}},
 		{"unknown sequence", 16, []op{{do: "append", seq: 5, n: 1, wantErr: ErrUnknownSeq}, {do: "free", seq: 5, wantErr: ErrUnknownSeq}},
 			want{free: 4}},
 		{"duplicate sequence", 16, []op{{do: "add", seq: 0}, {do: "add", seq: 0, wantErr: ErrSeqExists}},
-			want{free: 4, tokens: map[SeqID]int{0: 0}, blocks: map[SeqID]int{0: 0}}},
+			want{free: 4, tokens: map[flat.SeqID]int{0: 0}, blocks: map[flat.SeqID]int{0: 0}}},
 		{"negative append", 16, []op{{do: "add", seq: 0}, {do: "append", seq: 0, n: -1, wantErr: ErrBadLength}},
-			want{free: 4, tokens: map[SeqID]int{0: 0}, blocks: map[SeqID]int{0: 0}}},
+			want{free: 4, tokens: map[flat.SeqID]int{0: 0}, blocks: map[flat.SeqID]int{0: 0}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,66 +162,8 @@ func TestSlots(t *testing.T) {
 	}
 }
 
-// TestCopyOnWriteData checks that copy-on-write really copies the bytes in
-// HostStorage, and that the original keeps its data.
-func TestCopyOnWriteData(t *testing.T) {
-	for _, dt := range []tensor.DType{tensor.F16, tensor.F32} {
-		h, err := NewHostStorage(dt, 2, 3, 4, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := New(Config{BlockSize: 4, Capacity: 16}, h)
-		c.AddSeq(0)
-		c.Append(0, 2)
-		set := func(slot int, v float32) {
-			for l := 0; l < 2; l++ {
-				for d := 0; d < 3; d++ {
-					if dt == tensor.F16 {
-						h.K16[l][slot*3+d] = tensor.FloatToHalf(v)
-						h.V16[l][slot*3+d] = tensor.FloatToHalf(-v)
-					} else {
-						h.K32[l][slot*3+d] = v
-						h.V32[l][slot*3+d] = -v
-					}
-				}
-			}
-		}
-		get := func(slot int) float32 {
-			if dt == tensor.F16 {
-				return tensor.HalfToFloat(h.K16[1][slot*3+2])
-			}
-			return h.K32[1][slot*3+2]
-		}
-		set(c.Slot(0, 0), 1)
-		set(c.Slot(0, 1), 2)
-		if err := c.Fork(1, 0, -1); err != nil {
-			t.Fatal(err)
-		}
-		if c.Slot(1, 1) != c.Slot(0, 1) {
-			t.Fatal("fork should share the partial block until a write")
-		}
-		c.Append(1, 1)
-		if c.Slot(1, 1) == c.Slot(0, 1) {
-			t.Fatal("append into a shared block must copy it")
-		}
-		if get(c.Slot(1, 0)) != 1 || get(c.Slot(1, 1)) != 2 {
-			t.Fatalf("%s: copied block lost data", dt)
-		}
-		set(c.Slot(1, 2), 7)
-		if get(c.Slot(0, 0)) != 1 || get(c.Slot(0, 1)) != 2 {
-			t.Fatalf("%s: writing the fork changed the source", dt)
-		}
-	}
-}
-
-func TestBytesPerToken(t *testing.T) {
-	// Qwen3-8B: 36 layers, 8 KV heads of 128, F16.
-	if got := BytesPerToken(36, 8*128, tensor.F16); got != 147456 {
-		t.Fatalf("BytesPerToken = %d", got)
-	}
-	if _, err := NewHostStorage(tensor.Q8_0, 1, 1, 1, 1); !errors.Is(err, ErrBadConfig) {
-		t.Fatalf("Q8_0 KV: %v", err)
-	}
+// TestZeroCapacity: a pool needs room for at least one token.
+func TestZeroCapacity(t *testing.T) {
 	if _, err := New(Config{BlockSize: 4, Capacity: 0}, &recStore{}); !errors.Is(err, ErrBadConfig) {
 		t.Fatal("zero capacity must fail")
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/gollm/gollm/flat"
 	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/tensor"
 )
@@ -46,13 +47,13 @@ func TestBatchedGoldens(t *testing.T) {
 				generated := make([][][]float32, len(seqs))
 				fed := make([]int, len(seqs)) // greedy tokens fed so far
 				for k := range seqs {
-					s.KV.AddSeq(kvcache.SeqID(k))
+					s.KV.AddSeq(flat.SeqID(k))
 				}
-				var b Batch
+				var b flat.Batch
 				for step, st := range g.Steps {
 					b.Reset()
 					for _, it := range st.Items {
-						seq := kvcache.SeqID(it.Seq)
+						seq := flat.SeqID(it.Seq)
 						if it.Prefill != nil {
 							lo, hi := it.Prefill[0], it.Prefill[1]
 							start, err := s.KV.Append(seq, hi-lo)
@@ -207,7 +208,7 @@ func TestExhaustionLeavesOthersAlone(t *testing.T) {
 	s.KV.AddSeq(0)
 	s.KV.AddSeq(1)
 	V := fx.m.Config.Vocab
-	var b Batch
+	var b flat.Batch
 	s.KV.Append(0, len(r.IDs))
 	for p, id := range r.IDs {
 		b.Add(id, p, 0, p == len(r.IDs)-1)
@@ -259,17 +260,17 @@ func TestForwardErrors(t *testing.T) {
 	V := fx.m.Config.Vocab
 	cases := []struct {
 		name string
-		b    Batch
+		b    flat.Batch
 		out  int
 	}{
-		{"empty", Batch{}, V},
-		{"token out of vocabulary", Batch{Tokens: []int32{int32(V)}, Pos: []int32{0}, Seq: []kvcache.SeqID{0}, Output: []bool{true}}, V},
-		{"negative token", Batch{Tokens: []int32{-1}, Pos: []int32{0}, Seq: []kvcache.SeqID{0}, Output: []bool{true}}, V},
-		{"position not allocated", Batch{Tokens: []int32{1}, Pos: []int32{5}, Seq: []kvcache.SeqID{0}, Output: []bool{true}}, V},
-		{"unknown sequence", Batch{Tokens: []int32{1}, Pos: []int32{0}, Seq: []kvcache.SeqID{3}, Output: []bool{true}}, V},
-		{"ragged arrays", Batch{Tokens: []int32{1, 2}, Pos: []int32{0}, Seq: []kvcache.SeqID{0}, Output: []bool{true}}, V},
-		{"too many tokens", Batch{Tokens: make([]int32, 5), Pos: make([]int32, 5), Seq: make([]kvcache.SeqID, 5), Output: make([]bool, 5)}, V},
-		{"logits buffer too small", Batch{Tokens: []int32{1}, Pos: []int32{0}, Seq: []kvcache.SeqID{0}, Output: []bool{true}}, V - 1},
+		{"empty", flat.Batch{}, V},
+		{"token out of vocabulary", flat.Batch{Tokens: []int32{int32(V)}, Pos: []int32{0}, Seq: []flat.SeqID{0}, Output: []bool{true}}, V},
+		{"negative token", flat.Batch{Tokens: []int32{-1}, Pos: []int32{0}, Seq: []flat.SeqID{0}, Output: []bool{true}}, V},
+		{"position not allocated", flat.Batch{Tokens: []int32{1}, Pos: []int32{5}, Seq: []flat.SeqID{0}, Output: []bool{true}}, V},
+		{"unknown sequence", flat.Batch{Tokens: []int32{1}, Pos: []int32{0}, Seq: []flat.SeqID{3}, Output: []bool{true}}, V},
+		{"ragged arrays", flat.Batch{Tokens: []int32{1, 2}, Pos: []int32{0}, Seq: []flat.SeqID{0}, Output: []bool{true}}, V},
+		{"too many tokens", flat.Batch{Tokens: make([]int32, 5), Pos: make([]int32, 5), Seq: make([]flat.SeqID, 5), Output: make([]bool, 5)}, V},
+		{"logits buffer too small", flat.Batch{Tokens: []int32{1}, Pos: []int32{0}, Seq: []flat.SeqID{0}, Output: []bool{true}}, V - 1},
 	}
 	for _, tc := range cases {
 		if err := fx.m.Forward(s, &tc.b, make([]float32, tc.out)); !errors.Is(err, ErrBatch) {
@@ -283,7 +284,7 @@ func TestForwardErrors(t *testing.T) {
 	}
 	one.KV.AddSeq(0)
 	one.KV.Append(0, 2)
-	b := Batch{Tokens: []int32{1, 2}, Pos: []int32{0, 1}, Seq: []kvcache.SeqID{0, 0}, Output: []bool{true, true}}
+	b := flat.Batch{Tokens: []int32{1, 2}, Pos: []int32{0, 1}, Seq: []flat.SeqID{0, 0}, Output: []bool{true, true}}
 	if err := fx.m.Forward(one, &b, make([]float32, 2*V)); !errors.Is(err, ErrBatch) {
 		t.Errorf("two outputs in a one-output state: err = %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/gollm/gollm/gguf"
@@ -17,6 +18,7 @@ var (
 	ErrArchitecture = errors.New("model: unsupported architecture")
 	ErrConfig       = errors.New("model: invalid model configuration")
 	ErrTensor       = errors.New("model: bad or missing tensor")
+	ErrNotFinite    = errors.New("model: weight is NaN or infinite")
 	ErrBatch        = errors.New("model: invalid batch")
 )
 
@@ -57,102 +59,279 @@ type RopeScaling struct {
 	BetaSlow    float64 // 1 by default
 }
 
+// Limits on the hyperparameters. They are far above every released model
+// (the largest Qwen3 have 94 layers (235B-A22B) and width 5120 with 64
+// query heads (32B); Llama 3.1 405B has 126 layers, width 16384, 128 heads
+// and feed-forward width 53248), and low enough that nothing derived from
+// them can overflow an int or ask for an absurd allocation before the
+// tensors are checked: the largest product formed from the configuration
+// alone, KVBytesPerToken = 2 · layers · kvDim · elemBytes, stays below
+// 2 · 2^12 · 2^18 · 2^3 = 2^34 for 8-byte elements.
+const (
+	// maxLayers is 8 times llama.cpp's own limit, LLAMA_MAX_LAYERS = 512.
+	maxLayers = 1 << 12
+	// maxWidth bounds every width: embedding, feed-forward, and the
+	// query and key/value projections (heads × head dimension).
+	maxWidth = 1 << 18
+	// maxHeads bounds the query head count.
+	maxHeads = 1 << 10
+	// maxHeadDim bounds the head dimension; real models use 64 to 256.
+	maxHeadDim = 1 << 10
+	// maxContext bounds context lengths: 2^24 = 16.8M positions, above
+	// the longest advertised (10M) and well inside the int32 positions
+	// of a Batch.
+	maxContext = 1 << 24
+	// tensorsPerLayer is the number of tensors a Qwen3 layer needs (four
+	// norms and seven matrices); tensorsOutside are token_embd and
+	// output_norm, which every file has (output.weight is optional).
+	tensorsPerLayer = 11
+	tensorsOutside  = 2
+)
+
+// Ranges of the float hyperparameters. All must be finite.
+var (
+	// ropeBaseRange: the rotary frequencies are base^(-2i/headDim), which
+	// must fall with i, so the base must exceed 1; released models use
+	// 10^4 (Llama 2) to 10^6 (Qwen3) and a few 10^7. 10^12 leaves room
+	// and stays far inside float32, in which the backends compute.
+	ropeBaseRange = floatRange{min: 1, max: 1e12, openMin: true}
+	// rmsEpsRange: the epsilon keeps 1/sqrt(mean(x²) + eps) finite for a
+	// zero row, so it must be positive, also once rounded to float32 (the
+	// smallest positive float32 is 1.4e-45). Models use 1e-5 or 1e-6; an
+	// epsilon near 1 would swamp the mean square of unit-scale activations.
+	rmsEpsRange = floatRange{min: 0, max: 1, openMin: true}
+	// ropeFactorRange: a scaling factor stretches the context; below 1
+	// it would shrink it. Qwen3's YaRN recipe uses 4 (32k → 128k).
+	ropeFactorRange = floatRange{min: 1, max: 1024}
+	// attnFactorRange: YaRN's extra multiplier on cos and sin, 1 by
+	// default (ropeParams multiplies it by 1 + 0.1·ln(factor), at most
+	// 1.7 for factor 1024).
+	attnFactorRange = floatRange{min: 0, max: 16, openMin: true}
+	// betaRange: YaRN's ramp ends, in rotations over the original
+	// context; 32 and 1 by default.
+	betaRange = floatRange{min: 0, max: 1024, openMin: true}
+)
+
 // ReadConfig reads and checks the hyperparameters of a GGUF file.
+//
+// Every key it knows is read strictly (see meta.go): a value of the wrong
+// type is an error naming the key, the type found and the type wanted,
+// and every value must lie in its range (see the limits above), with
+// errors naming the key and the value. Required keys are block_count,
+// context_length, embedding_length, feed_forward_length,
+// attention.head_count and attention.head_count_kv; the others have
+// defaults (key_length: embedding_length / head_count; rope.freq_base:
+// 10000; layer_norm_rms_epsilon: 1e-6; no rope scaling).
+//
+// The layer count is also bounded by the file: block_count layers need
+// 11 tensors each, so a file with fewer tensors than that cannot hold the
+// model; the error (ErrTensor) names the first tensor missing. Every
+// other error wraps ErrConfig, or ErrArchitecture for an architecture
+// gollm does not run.
 func ReadConfig(f *gguf.File) (Config, error) {
 	var c Config
-	arch, err := f.Architecture()
+	arch, present, err := metaReader{f: f, arch: "general"}.string("architecture")
 	if err != nil {
-		return c, fmt.Errorf("%w: %w", ErrConfig, err)
+		return c, err
+	}
+	if !present {
+		return c, configErr("general.architecture is missing")
 	}
 	c.Arch = arch
-	supported := false
-	for _, a := range SupportedArchitectures {
-		supported = supported || a == arch
-	}
-	if !supported {
+	if !slices.Contains(SupportedArchitectures, arch) {
 		return c, fmt.Errorf("%w: %q (gollm supports %s)", ErrArchitecture, arch, strings.Join(SupportedArchitectures, ", "))
 	}
-	key := func(k string) string { return arch + "." + k }
-	ints := []struct {
-		dst  *int
-		name string
+	r := metaReader{f: f, arch: arch}
+	required := []struct {
+		dst    *int
+		name   string
+		lo, hi int64
 	}{
-		{&c.Layers, "block_count"},
-		{&c.Embd, "embedding_length"},
-		{&c.FF, "feed_forward_length"},
-		{&c.Heads, "attention.head_count"},
-		{&c.KVHeads, "attention.head_count_kv"},
-		{&c.Context, "context_length"},
+		{&c.Layers, "block_count", 1, maxLayers},
+		{&c.Context, "context_length", 1, maxContext},
+		{&c.Embd, "embedding_length", 1, maxWidth},
+		{&c.FF, "feed_forward_length", 1, maxWidth},
+		{&c.Heads, "attention.head_count", 1, maxHeads},
+		{&c.KVHeads, "attention.head_count_kv", 1, maxHeads},
 	}
-	for _, it := range ints {
-		v, err := f.Int(key(it.name))
-		if err != nil {
-			return c, fmt.Errorf("%w: %w", ErrConfig, err)
+	for _, it := range required {
+		if *it.dst, err = r.requiredInt(it.name, it.lo, it.hi); err != nil {
+			return c, err
 		}
-		if v < 1 || v > 1<<20 {
-			return c, fmt.Errorf("%w: %s = %d", ErrConfig, key(it.name), v)
-		}
-		*it.dst = int(v)
 	}
-	c.HeadDim = c.Embd / c.Heads
-	if v, err := f.Int(key("attention.key_length")); err == nil {
-		c.HeadDim = int(v)
+	if c.KVHeads > c.Heads || c.Heads%c.KVHeads != 0 {
+		return c, configErr("%s = %d is not a multiple of %s = %d (each KV head serves a whole group of query heads)",
+			r.key("attention.head_count"), c.Heads, r.key("attention.head_count_kv"), c.KVHeads)
 	}
-	if v, err := f.Int(key("attention.value_length")); err == nil && int(v) != c.HeadDim {
-		return c, fmt.Errorf("%w: value_length %d differs from key_length %d", ErrConfig, v, c.HeadDim)
+	if c.HeadDim, err = r.headDim(c.Embd, c.Heads); err != nil {
+		return c, err
 	}
-	if c.HeadDim < 2 || c.HeadDim%2 != 0 || c.HeadDim > 1024 {
-		return c, fmt.Errorf("%w: head dimension %d", ErrConfig, c.HeadDim)
+	c.QDim, c.KVDim = c.Heads*c.HeadDim, c.KVHeads*c.HeadDim // at most 2^10 · 2^10 = 2^20
+	if c.QDim > maxWidth {
+		return c, configErr("%s × %s = %d × %d = %d, want at most %d",
+			r.key("attention.head_count"), r.key("attention.key_length"), c.Heads, c.HeadDim, c.QDim, maxWidth)
 	}
-	if c.Heads%c.KVHeads != 0 {
-		return c, fmt.Errorf("%w: %d query heads are not a multiple of %d KV heads", ErrConfig, c.Heads, c.KVHeads)
+	if err := r.checkLayersFit(c); err != nil {
+		return c, err
 	}
-	c.QDim, c.KVDim = c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	c.RopeBase = 10000
-	if v, err := f.Float(key("rope.freq_base")); err == nil {
+
+	c.RopeBase, c.RMSEps = 10000, 1e-6 // llama.cpp's default base; Qwen3's epsilon
+	if v, present, err := r.float("rope.freq_base", ropeBaseRange); err != nil {
+		return c, err
+	} else if present {
 		c.RopeBase = v
 	}
-	c.RMSEps = 1e-6
-	if v, err := f.Float(key("attention.layer_norm_rms_epsilon")); err == nil {
+	if v, present, err := r.float("attention.layer_norm_rms_epsilon", rmsEpsRange); err != nil {
+		return c, err
+	} else if present {
 		c.RMSEps = v
 	}
-	if !(c.RopeBase > 0) || math.IsInf(c.RopeBase, 0) || !(c.RMSEps > 0) {
-		return c, fmt.Errorf("%w: rope base %g, rms eps %g", ErrConfig, c.RopeBase, c.RMSEps)
+	if !(float32(c.RMSEps) > 0) {
+		return c, configErr("%s = %g rounds to 0 in float32", r.key("attention.layer_norm_rms_epsilon"), c.RMSEps)
 	}
-	c.Scaling = RopeScaling{Type: "none", Factor: 1, AttnFactor: 1, BetaFast: 32, BetaSlow: 1, OrigContext: c.Context}
-	if t, err := f.String(key("rope.scaling.type")); err == nil {
-		c.Scaling.Type = t
-	}
-	if v, err := f.Float(key("rope.scaling.factor")); err == nil {
-		c.Scaling.Factor = v
-	}
-	if v, err := f.Int(key("rope.scaling.original_context_length")); err == nil {
-		c.Scaling.OrigContext = int(v)
-	}
-	if v, err := f.Float(key("rope.scaling.attn_factor")); err == nil && v > 0 {
-		c.Scaling.AttnFactor = v
-	}
-	if err := c.Scaling.check(); err != nil {
+	if c.Scaling, err = r.ropeScaling(c.Context); err != nil {
 		return c, err
 	}
 	c.FileBytes = f.Bytes()
 	return c, nil
 }
 
-func (s RopeScaling) check() error {
+// checkLayersFit bounds the layer count by the tensors in the file. Load
+// builds per-layer state for block_count layers; without this bound a
+// 4 MB file claiming 2^20 layers made it allocate 790 MB and spend 4 s
+// before it reported the first missing tensor.
+//
+// A file that is too short must lack some tensor among its first
+// ⌊have/11⌋+1 layers (those alone need more than it has), so the error
+// can name the first one missing, as Load would, after at most have+13
+// name lookups.
+func (r metaReader) checkLayersFit(c Config) error {
+	have, need := len(r.f.Tensors()), tensorsPerLayer*c.Layers+tensorsOutside
+	if have >= need {
+		return nil
+	}
+	missing := ""
+	for _, name := range []string{"token_embd.weight", "output_norm.weight"} {
+		if missing == "" && !hasTensor(r.f, name) {
+			missing = name
+		}
+	}
+	for i := 0; missing == "" && i < min(c.Layers, have/tensorsPerLayer+1); i++ {
+		for _, p := range layerParts(c, i) {
+			if missing == "" && !hasTensor(r.f, p.name) {
+				missing = p.name
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s is missing: %s = %d needs at least %d tensors (%d per layer, plus token_embd and output_norm), the file has %d",
+		ErrTensor, missing, r.key("block_count"), c.Layers, need, tensorsPerLayer, have)
+}
+
+// headDim reads attention.key_length and attention.value_length. Qwen3's
+// head dimension is not embedding_length / head_count (Qwen3-4B: 2560 / 32
+// = 80, but heads are 128 wide), so key_length is the authority; a file
+// without it gets the quotient, which must then be exact. The attention
+// code uses one width for keys and values, and RoPE rotates pairs of
+// dimensions, so the width must be even.
+func (r metaReader) headDim(embd, heads int) (int, error) {
+	k, present, err := r.int("attention.key_length", 2, maxHeadDim)
+	if err != nil {
+		return 0, err
+	}
+	if !present {
+		if embd%heads != 0 {
+			return 0, configErr("%s is missing and %s = %d is not a multiple of %s = %d",
+				r.key("attention.key_length"), r.key("embedding_length"), embd, r.key("attention.head_count"), heads)
+		}
+		k = int64(embd / heads)
+		if k < 2 || k > maxHeadDim {
+			return 0, configErr("%s is missing and %s / %s = %d / %d = %d, want 2 to %d",
+				r.key("attention.key_length"), r.key("embedding_length"), r.key("attention.head_count"), embd, heads, k, maxHeadDim)
+		}
+	}
+	if k%2 != 0 {
+		return 0, configErr("head dimension %d (%s) is odd; RoPE rotates pairs of dimensions", k, r.key("attention.key_length"))
+	}
+	v, present, err := r.int("attention.value_length", 1, maxHeadDim)
+	if err != nil {
+		return 0, err
+	}
+	if present && v != k {
+		return 0, configErr("%s = %d differs from the head dimension %d (gollm needs keys and values of one width)",
+			r.key("attention.value_length"), v, k)
+	}
+	return int(k), nil
+}
+
+// ropeScaling reads the rope.scaling.* keys. Every key present is checked
+// for its type and range even when scaling is off, so that a broken file
+// is found out before someone turns scaling on.
+func (r metaReader) ropeScaling(context int) (RopeScaling, error) {
+	s := RopeScaling{Type: "none", Factor: 1, AttnFactor: 1, BetaFast: 32, BetaSlow: 1, OrigContext: context}
+	if t, present, err := r.string("rope.scaling.type"); err != nil {
+		return s, err
+	} else if present {
+		s.Type = t
+	}
+	// llama.cpp writes a factor of 0 to mean "unset"; it takes the default.
+	if v, present, err := r.float("rope.scaling.factor", floatRange{min: 0, max: ropeFactorRange.max}); err != nil {
+		return s, err
+	} else if present && v != 0 {
+		s.Factor = v
+	}
+	if v, present, err := r.int("rope.scaling.original_context_length", 1, maxContext); err != nil {
+		return s, err
+	} else if present {
+		s.OrigContext = int(v)
+	}
+	if v, present, err := r.float("rope.scaling.attn_factor", attnFactorRange); err != nil {
+		return s, err
+	} else if present {
+		s.AttnFactor = v
+	}
+	return s, s.check(fileScalingNames(r))
+}
+
+// scalingNames names RopeScaling's fields in errors: the metadata keys for
+// a file, the Go field names for Options.RopeScaling.
+type scalingNames struct{ typ, factor, origContext, attnFactor, betaFast, betaSlow string }
+
+var optionScalingNames = scalingNames{"RopeScaling.Type", "RopeScaling.Factor", "RopeScaling.OrigContext",
+	"RopeScaling.AttnFactor", "RopeScaling.BetaFast", "RopeScaling.BetaSlow"}
+
+func fileScalingNames(r metaReader) scalingNames {
+	return scalingNames{r.key("rope.scaling.type"), r.key("rope.scaling.factor"), r.key("rope.scaling.original_context_length"),
+		r.key("rope.scaling.attn_factor"), "YaRN beta_fast", "YaRN beta_slow"}
+}
+
+// check validates a scaling, naming its fields with n.
+func (s RopeScaling) check(n scalingNames) error {
 	switch s.Type {
 	case "none", "":
 		return nil
 	case "linear", "yarn":
-		if !(s.Factor >= 1) || s.Factor > 1024 {
-			return fmt.Errorf("%w: rope scaling factor %g (must be 1 to 1024)", ErrConfig, s.Factor)
-		}
-		if s.Type == "yarn" && s.OrigContext < 1 {
-			return fmt.Errorf("%w: YaRN needs an original context length, got %d", ErrConfig, s.OrigContext)
-		}
-		return nil
+	default:
+		return configErr("%s = %q, want none, linear or yarn", n.typ, s.Type)
 	}
-	return fmt.Errorf("%w: rope scaling type %q (use none, linear or yarn)", ErrConfig, s.Type)
+	floats := []struct {
+		name string
+		v    float64
+		rng  floatRange
+	}{
+		{n.factor, s.Factor, ropeFactorRange},
+		{n.attnFactor, s.AttnFactor, attnFactorRange},
+		{n.betaFast, s.BetaFast, betaRange},
+		{n.betaSlow, s.BetaSlow, betaRange},
+	}
+	for _, x := range floats {
+		if math.IsNaN(x.v) || math.IsInf(x.v, 0) || !x.rng.contains(x.v) {
+			return configErr("%s = %g, want %s", x.name, x.v, x.rng)
+		}
+	}
+	if s.Type == "yarn" && (s.OrigContext < 1 || s.OrigContext > maxContext) {
+		return configErr("%s = %d, want 1 to %d (YaRN needs the original context length)", n.origContext, s.OrigContext, maxContext)
+	}
+	return nil
 }
 
 // KVBytesPerToken is the KV cache memory per token for an element size

@@ -5,45 +5,10 @@ import (
 	"math"
 
 	"github.com/gollm/gollm/backend"
+	"github.com/gollm/gollm/flat"
 	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/tensor"
 )
-
-// Batch is a flat list of tokens from any number of sequences, as in
-// llama.cpp's llama_batch: parallel arrays indexed by token.
-type Batch struct {
-	Tokens []int32         // (token) vocabulary id
-	Pos    []int32         // (token) position within its sequence
-	Seq    []kvcache.SeqID // (token) which sequence it belongs to
-	Output []bool          // (token) return logits for it?
-}
-
-// Len is the number of tokens.
-func (b *Batch) Len() int { return len(b.Tokens) }
-
-// Add appends one token.
-func (b *Batch) Add(tok int32, pos int, seq kvcache.SeqID, output bool) {
-	b.Tokens = append(b.Tokens, tok)
-	b.Pos = append(b.Pos, int32(pos))
-	b.Seq = append(b.Seq, seq)
-	b.Output = append(b.Output, output)
-}
-
-// Reset empties the batch, keeping its memory.
-func (b *Batch) Reset() {
-	b.Tokens, b.Pos, b.Seq, b.Output = b.Tokens[:0], b.Pos[:0], b.Seq[:0], b.Output[:0]
-}
-
-// NumOutputs counts the tokens that want logits.
-func (b *Batch) NumOutputs() int {
-	n := 0
-	for _, o := range b.Output {
-		if o {
-			n++
-		}
-	}
-	return n
-}
 
 // StateOptions sizes a State.
 type StateOptions struct {
@@ -56,6 +21,9 @@ type StateOptions struct {
 	// Qwen3), so a context that only ever needs the last token of each
 	// sequence keeps this at its number of sequences.
 	MaxOutputs int
+	// PrefixCache lets sequences share full KV blocks by content (see
+	// package kvcache).
+	PrefixCache bool
 }
 
 // State is what a set of sequences needs besides the weights: the paged
@@ -116,7 +84,7 @@ func (m *Model) NewState(o StateOptions) (*State, error) {
 	if o.MaxBatch < 1 {
 		return nil, fmt.Errorf("%w: MaxBatch %d", ErrConfig, o.MaxBatch)
 	}
-	kvCfg := kvcache.Config{BlockSize: o.BlockSize, Capacity: o.Capacity}
+	kvCfg := kvcache.Config{BlockSize: o.BlockSize, Capacity: o.Capacity, PrefixCache: o.PrefixCache}
 	if kvCfg.BlockSize == 0 {
 		kvCfg.BlockSize = kvcache.DefaultBlockSize
 	}
@@ -187,7 +155,7 @@ func (s *State) MaxBatch() int { return s.max }
 // been made in its sequence with s.KV.Append: token positions must lie
 // inside the sequence's allocated length. Forward writes each token's key
 // and value into the cache.
-func (m *Model) Forward(s *State, b *Batch, logits []float32) error {
+func (m *Model) Forward(s *State, b *flat.Batch, logits []float32) error {
 	if err := m.prepare(s, b, logits); err != nil {
 		return err
 	}
@@ -252,7 +220,7 @@ func (m *Model) err() error {
 
 // prepare checks a batch and fills the attention plan: each token's cache
 // slot and its sequence's block table.
-func (m *Model) prepare(s *State, b *Batch, logits []float32) error {
+func (m *Model) prepare(s *State, b *flat.Batch, logits []float32) error {
 	n := b.Len()
 	if n == 0 {
 		return fmt.Errorf("%w: empty batch", ErrBatch)

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/gollm/gollm/backend/cpu"
+	"github.com/gollm/gollm/flat"
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/internal/testdata"
-	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/tensor"
 )
 
@@ -92,14 +92,14 @@ func (fx *fixture) state(t testing.TB, capacity, maxBatch int, kv tensor.DType) 
 // runPrompt evaluates ids in one Forward with every position producing
 // logits, then feeds next (teacher forcing) one token per Forward. It
 // returns one logits row per prompt position and per fed token.
-func runPrompt(t testing.TB, m *Model, s *State, seq kvcache.SeqID, ids, next []int32) [][]float32 {
+func runPrompt(t testing.TB, m *Model, s *State, seq flat.SeqID, ids, next []int32) [][]float32 {
 	t.Helper()
 	if err := s.KV.AddSeq(seq); err != nil {
 		t.Fatal(err)
 	}
 	V := m.Config.Vocab
 	var rows [][]float32
-	var b Batch
+	var b flat.Batch
 	start, err := s.KV.Append(seq, len(ids))
 	if err != nil {
 		t.Fatal(err)

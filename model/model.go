@@ -2,7 +2,7 @@ package model
 
 import (
 	"fmt"
-	"math"
+	"slices"
 
 	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/gguf"
@@ -64,6 +64,13 @@ type Model struct {
 // Load reads a Qwen3 model from an open GGUF file onto a backend. The
 // weights are views into the file's mapping (on the CPU) or uploaded once
 // (on a GPU); the file must stay open while the model is used.
+//
+// Load checks everything before it gives a backend anything: the
+// configuration (ReadConfig), then the name, shape and type of every
+// tensor the model needs, stopping at the first that is missing or wrong,
+// then that every weight is finite (see finite.go). Only then are the
+// tensors loaded, so a broken file costs neither device memory nor the
+// time to build the layers before it.
 func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 	cfg, err := ReadConfig(f)
 	if err != nil {
@@ -83,7 +90,7 @@ func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 		if s.OrigContext == 0 {
 			s.OrigContext = cfg.Context
 		}
-		if err := s.check(); err != nil {
+		if err := s.check(optionScalingNames); err != nil {
 			return nil, err
 		}
 		cfg.Scaling = s
@@ -98,61 +105,32 @@ func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 			m.stages = []stage{{be: be, from: 0, to: cfg.Layers - n}, {be: opts.Offload, from: cfg.Layers - n, to: cfg.Layers}}
 		}
 	}
-	first, last := m.stages[0].be, m.stages[len(m.stages)-1].be
 
-	emb, err := f.Tensor("token_embd.weight")
+	p, err := plan(f, m)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTensor, err)
+		return nil, err
 	}
-	if len(emb.Shape) != 2 || emb.Shape[0] != int64(cfg.Embd) || emb.Shape[1] < 1 {
-		return nil, fmt.Errorf("%w: token_embd.weight has shape %v, want [%d, vocab]", ErrTensor, emb.Shape, cfg.Embd)
+	if err := checkFinite(p.unique()); err != nil {
+		return nil, err
 	}
-	cfg.Vocab = int(emb.Shape[1])
-	m.Config.Vocab = cfg.Vocab
-
-	l := loader{f: f, be: first, m: m}
-	m.tokEmbd = l.matrix("token_embd.weight", cfg.Vocab, cfg.Embd)
-	embBytes := l.bytes["token_embd.weight"]
-	l.be = last
-	m.outNorm = l.vector("output_norm.weight", cfg.Embd)
-	if _, err := f.Tensor("output.weight"); err == nil {
-		m.output = l.matrix("output.weight", cfg.Vocab, cfg.Embd)
-	} else {
-		m.Config.Tied = true
-		if last == first {
-			m.output = m.tokEmbd
-			m.weightsB += embBytes // read whole as the LM head
-		} else {
-			// A split model keeps a second copy on the last device
-			// (matrix counts its bytes).
-			m.output = l.matrix("token_embd.weight", cfg.Vocab, cfg.Embd)
+	for _, pt := range p.all() {
+		if err := pt.load(); err != nil {
+			return nil, err
 		}
 	}
-	for _, st := range m.stages {
-		l.be = st.be
-		for i := st.from; i < st.to; i++ {
-			p := fmt.Sprintf("blk.%d.", i)
-			m.layers = append(m.layers, layer{
-				attnNorm: l.vector(p+"attn_norm.weight", cfg.Embd),
-				wq:       l.matrix(p+"attn_q.weight", cfg.QDim, cfg.Embd),
-				wk:       l.matrix(p+"attn_k.weight", cfg.KVDim, cfg.Embd),
-				wv:       l.matrix(p+"attn_v.weight", cfg.KVDim, cfg.Embd),
-				qNorm:    l.vector(p+"attn_q_norm.weight", cfg.HeadDim),
-				kNorm:    l.vector(p+"attn_k_norm.weight", cfg.HeadDim),
-				wo:       l.matrix(p+"attn_output.weight", cfg.Embd, cfg.QDim),
-				ffnNorm:  l.vector(p+"ffn_norm.weight", cfg.Embd),
-				wGate:    l.matrix(p+"ffn_gate.weight", cfg.FF, cfg.Embd),
-				wUp:      l.matrix(p+"ffn_up.weight", cfg.FF, cfg.Embd),
-				wDown:    l.matrix(p+"ffn_down.weight", cfg.Embd, cfg.FF),
-			})
+	m.tokEmbd, m.outNorm, m.output = p.tokEmbd.w, p.outNorm.v, p.output.w
+	m.layers = make([]layer, cfg.Layers)
+	for i := range m.layers {
+		m.layers[i] = newLayer(p.layers[i])
+	}
+	// A step reads every layer matrix and the LM head once; the embedding
+	// table only a row per token, so it counts only as the LM head.
+	for _, pt := range p.all() {
+		if pt.rows > 0 && pt != p.tokEmbd && pt != p.output {
+			m.weightsB += pt.t.Size
 		}
 	}
-	if l.err != nil {
-		return nil, l.err
-	}
-	// The embedding table is only read a row at a time; it counts towards
-	// the bytes of a step only when it doubles as the LM head (added above).
-	m.weightsB -= embBytes
+	m.weightsB += p.output.t.Size
 	m.rope = ropeParams(m.Config)
 	return m, nil
 }
@@ -195,76 +173,199 @@ func (m *Model) Backends() ([]backend.Backend, []int) {
 // the memory-bandwidth ceiling for generating one token.
 func (m *Model) WeightBytesPerToken() int64 { return m.weightsB }
 
-// loader prepares tensors on the backend, checking names and shapes; the
-// first error sticks so Load reads as a list.
-type loader struct {
-	f     *gguf.File
-	be    backend.Backend
-	m     *Model
-	err   error
-	bytes map[string]int64
+// part is one tensor the model needs: its name, its shape in the model's
+// terms, and the backend it goes to; t, and then w or v, are filled in as
+// Load checks and loads it.
+type part struct {
+	name       string
+	rows, cols int // a (rows, cols) matrix; a vector has rows 0 and cols values
+	be         backend.Backend
+	t          gguf.Tensor
+	w          backend.Weight // a loaded matrix
+	v          backend.Vector // a loaded vector
 }
 
-func (l *loader) tensor(name string, shape ...int) (gguf.Tensor, bool) {
-	if l.err != nil {
-		return gguf.Tensor{}, false
+func matrix(name string, rows, cols int) *part { return &part{name: name, rows: rows, cols: cols} }
+func vector(name string, n int) *part          { return &part{name: name, cols: n} }
+
+// String names the part for errors: "blk.0.ffn_up.weight (f16, 768×256)".
+func (p *part) String() string {
+	if p.rows == 0 {
+		return fmt.Sprintf("%s (%s, %d)", p.name, p.t.Type, p.cols)
 	}
-	t, err := l.f.Tensor(name)
+	return fmt.Sprintf("%s (%s, %d×%d)", p.name, p.t.Type, p.rows, p.cols)
+}
+
+// at names the place of n values starting at value i, which lie in one
+// row: "row 5, column 17", "row 1, columns 0-255", "element 3".
+func (p *part) at(i, n int) string {
+	if p.rows == 0 {
+		if n == 1 {
+			return fmt.Sprintf("element %d", i)
+		}
+		return fmt.Sprintf("elements %d-%d", i, i+n-1)
+	}
+	r, c := i/p.cols, i%p.cols
+	if n == 1 {
+		return fmt.Sprintf("row %d, column %d", r, c)
+	}
+	return fmt.Sprintf("row %d, columns %d-%d", r, c, c+n-1)
+}
+
+// find looks the part up in the file and checks its shape and type,
+// without touching its data. In the file a matrix's shape is [cols, rows]
+// (ne0 first).
+func (p *part) find(f *gguf.File) error {
+	t, err := f.Tensor(p.name)
 	if err != nil {
-		l.err = fmt.Errorf("%w: %w", ErrTensor, err)
-		return t, false
+		return fmt.Errorf("%w: %w", ErrTensor, err)
 	}
-	ok := len(t.Shape) == len(shape)
-	for i := 0; ok && i < len(shape); i++ {
-		ok = t.Shape[i] == int64(shape[i])
+	want := []int64{int64(p.cols)}
+	if p.rows > 0 {
+		want = append(want, int64(p.rows))
 	}
-	if !ok {
-		l.err = fmt.Errorf("%w: %s has shape %v, the configuration needs %v", ErrTensor, name, t.Shape, shape)
-		return t, false
+	if !slices.Equal(t.Shape, want) {
+		return fmt.Errorf("%w: %s has shape %v, the configuration needs %v", ErrTensor, p.name, t.Shape, want)
 	}
-	return t, true
+	if !checkable(t.Type) {
+		return fmt.Errorf("%w: %s has type %s, which gollm cannot read", ErrTensor, p.name, t.Type)
+	}
+	p.t = t
+	return nil
 }
 
-// matrix loads a (rows, cols) weight; in the file its shape is [cols, rows].
-func (l *loader) matrix(name string, rows, cols int) backend.Weight {
-	t, ok := l.tensor(name, cols, rows)
-	if !ok {
-		return nil
-	}
-	w, err := l.be.LoadWeight(name, t.Type, rows, cols, t.Data)
-	if err != nil {
-		l.err = fmt.Errorf("%w: %s: %w", ErrTensor, name, err)
-		return nil
-	}
-	if l.bytes == nil {
-		l.bytes = map[string]int64{}
-	}
-	l.bytes[name] = t.Size
-	l.m.weightsB += t.Size
-	return w
-}
-
-// vector loads a 1-D float tensor (norm weights), converting to float32.
-func (l *loader) vector(name string, n int) backend.Vector {
-	t, ok := l.tensor(name, n)
-	if !ok {
-		return nil
-	}
-	v := make([]float32, n)
-	if err := tensor.DequantizeRow(t.Type, v, t.Data); err != nil {
-		l.err = fmt.Errorf("%w: %s: %w", ErrTensor, name, err)
-		return nil
-	}
-	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			l.err = fmt.Errorf("%w: %s[%d] is %g", ErrTensor, name, i, x)
-			return nil
+// load prepares the part on its backend.
+func (p *part) load() error {
+	var err error
+	if p.rows > 0 {
+		p.w, err = p.be.LoadWeight(p.name, p.t.Type, p.rows, p.cols, p.t.Data)
+	} else {
+		v := make([]float32, p.cols)
+		if err = tensor.DequantizeRow(p.t.Type, v, p.t.Data); err == nil {
+			p.v, err = p.be.LoadVector(p.name, v)
 		}
 	}
-	vec, err := l.be.LoadVector(name, v)
 	if err != nil {
-		l.err = fmt.Errorf("%w: %s: %w", ErrTensor, name, err)
-		return nil
+		return fmt.Errorf("%w: %s: %w", ErrTensor, p.name, err)
 	}
-	return vec
+	return nil
+}
+
+// layerParts lists layer i's tensors, in the order of layer's fields.
+func layerParts(c Config, i int) [tensorsPerLayer]*part {
+	p := fmt.Sprintf("blk.%d.", i)
+	return [...]*part{
+		vector(p+"attn_norm.weight", c.Embd),
+		matrix(p+"attn_q.weight", c.QDim, c.Embd),
+		matrix(p+"attn_k.weight", c.KVDim, c.Embd),
+		matrix(p+"attn_v.weight", c.KVDim, c.Embd),
+		vector(p+"attn_q_norm.weight", c.HeadDim),
+		vector(p+"attn_k_norm.weight", c.HeadDim),
+		matrix(p+"attn_output.weight", c.Embd, c.QDim),
+		vector(p+"ffn_norm.weight", c.Embd),
+		matrix(p+"ffn_gate.weight", c.FF, c.Embd),
+		matrix(p+"ffn_up.weight", c.FF, c.Embd),
+		matrix(p+"ffn_down.weight", c.Embd, c.FF),
+	}
+}
+
+// newLayer builds a layer from its loaded parts (see layerParts).
+func newLayer(p [tensorsPerLayer]*part) layer {
+	return layer{
+		attnNorm: p[0].v, wq: p[1].w, wk: p[2].w, wv: p[3].w, qNorm: p[4].v, kNorm: p[5].v,
+		wo: p[6].w, ffnNorm: p[7].v, wGate: p[8].w, wUp: p[9].w, wDown: p[10].w,
+	}
+}
+
+// maxVocab bounds the rows of token_embd: a logits row is vocab float32s
+// per output token. The largest real vocabularies have 262144 tokens.
+const maxVocab = 1 << 22
+
+// loadPlan is every tensor a model needs, found and checked in the file.
+type loadPlan struct {
+	tokEmbd, outNorm, output *part
+	layers                   [][tensorsPerLayer]*part
+}
+
+// plan finds every tensor m's configuration needs, in the order Load
+// loads them, and stops at the first that is missing, misshaped or of a
+// type gollm cannot read. It reads only the file's tensor table, and
+// allocates per-layer state only for layers whose tensors were all found,
+// so a configuration claiming thousands of layers the file does not hold
+// fails at the first missing one, in microseconds.
+func plan(f *gguf.File, m *Model) (*loadPlan, error) {
+	cfg := &m.Config
+	first, last := m.stages[0].be, m.stages[len(m.stages)-1].be
+	p := &loadPlan{}
+
+	emb, err := f.Tensor("token_embd.weight")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTensor, err)
+	}
+	if len(emb.Shape) != 2 || emb.Shape[0] != int64(cfg.Embd) || emb.Shape[1] < 1 || emb.Shape[1] > maxVocab {
+		return nil, fmt.Errorf("%w: token_embd.weight has shape %v, want [%d, vocab] with vocab 1 to %d", ErrTensor, emb.Shape, cfg.Embd, maxVocab)
+	}
+	cfg.Vocab = int(emb.Shape[1])
+
+	p.tokEmbd = matrix("token_embd.weight", cfg.Vocab, cfg.Embd)
+	p.tokEmbd.be = first
+	p.outNorm = vector("output_norm.weight", cfg.Embd)
+	p.outNorm.be = last
+	switch {
+	case hasTensor(f, "output.weight"):
+		p.output = matrix("output.weight", cfg.Vocab, cfg.Embd)
+		p.output.be = last
+	case last == first:
+		cfg.Tied = true
+		p.output = p.tokEmbd // the same weight, loaded once
+	default:
+		// A split model keeps a second copy on the last device.
+		cfg.Tied = true
+		p.output = matrix("token_embd.weight", cfg.Vocab, cfg.Embd)
+		p.output.be = last
+	}
+	for _, pt := range []*part{p.tokEmbd, p.outNorm, p.output} {
+		if err := pt.find(f); err != nil {
+			return nil, err
+		}
+	}
+	for _, st := range m.stages {
+		for i := st.from; i < st.to; i++ {
+			parts := layerParts(*cfg, i)
+			for _, pt := range parts {
+				pt.be = st.be
+				if err := pt.find(f); err != nil {
+					return nil, err
+				}
+			}
+			p.layers = append(p.layers, parts)
+		}
+	}
+	return p, nil
+}
+
+// hasTensor reports whether the file has a tensor of that name.
+func hasTensor(f *gguf.File, name string) bool { _, err := f.Tensor(name); return err == nil }
+
+// all lists every part in load order; the LM head appears once when it is
+// token_embd itself.
+func (p *loadPlan) all() []*part {
+	out := []*part{p.tokEmbd, p.outNorm}
+	if p.output != p.tokEmbd {
+		out = append(out, p.output)
+	}
+	for i := range p.layers {
+		out = append(out, p.layers[i][:]...)
+	}
+	return out
+}
+
+// unique is all without second copies of the same tensor (a split tied
+// model loads token_embd twice): the data to check for finiteness.
+func (p *loadPlan) unique() []*part {
+	out := p.all()
+	if p.output != p.tokEmbd && p.output.name == p.tokEmbd.name {
+		out = slices.DeleteFunc(out, func(pt *part) bool { return pt == p.output })
+	}
+	return out
 }

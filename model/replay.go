@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 
+	"github.com/gollm/gollm/flat"
 	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/tensor"
 )
@@ -45,11 +46,11 @@ func (m *Model) Replay(kv tensor.DType, scripts ...Script) ([][][]float32, error
 		if len(sc.Prompt) == 0 {
 			return nil, fmt.Errorf("%w: script %d has no prompt", ErrBatch, k)
 		}
-		s.KV.AddSeq(kvcache.SeqID(k))
+		s.KV.AddSeq(flat.SeqID(k))
 	}
 	V := m.Config.Vocab
 	out := make([][][]float32, len(scripts))
-	var b Batch
+	var b flat.Batch
 	for {
 		b.Reset()
 		for k, sc := range scripts {
@@ -63,7 +64,7 @@ func (m *Model) Replay(kv tensor.DType, scripts ...Script) ([][][]float32, error
 					n = min(n, sc.Chunk)
 				}
 			}
-			start, err := s.KV.Append(kvcache.SeqID(k), n)
+			start, err := s.KV.Append(flat.SeqID(k), n)
 			if err != nil {
 				return nil, err
 			}
@@ -74,7 +75,7 @@ func (m *Model) Replay(kv tensor.DType, scripts ...Script) ([][][]float32, error
 				} else {
 					tok = sc.Decode[p-len(sc.Prompt)]
 				}
-				b.Add(tok, p, kvcache.SeqID(k), p >= len(sc.Prompt)-1)
+				b.Add(tok, p, flat.SeqID(k), p >= len(sc.Prompt)-1)
 			}
 			done[k] += n
 		}

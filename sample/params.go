@@ -15,9 +15,13 @@ var (
 	ErrInvalidParams = errors.New("sample: invalid parameters")
 
 	// ErrNoCandidates reports a logits row from which no token can be drawn:
-	// the row is empty, or every logit is NaN or -Inf once the logit bias
-	// and the penalties have been applied.
+	// the row is empty, or every logit is -Inf once the logit bias and the
+	// penalties have been applied.
 	ErrNoCandidates = errors.New("sample: no token can be sampled")
+
+	// ErrNaNLogit reports a logits row with a NaN in it: the model's
+	// computation broke, and no token drawn from such a row can be trusted.
+	ErrNaNLogit = errors.New("sample: NaN logit")
 )
 
 // Params configures a Sampler. The fields follow llama.cpp's names and

@@ -44,13 +44,23 @@
 //
 // # Odd logits
 //
-//   - NaN counts as -Inf: it is never picked.
+//   - NaN is an error: TrySample returns an error wrapping ErrNaNLogit
+//     that names the first NaN token, and Sample returns NoToken. A NaN
+//     logit means the model's arithmetic broke somewhere; drawing from
+//     the remaining tokens would hide that behind plausible text. Finding
+//     it costs nothing: every path already scans the whole row once for
+//     its highest logits (argmax or selectTop), and the test "l beats the
+//     best so far" is written !(l <= best), which is also true for NaN, so
+//     NaN takes the same rarely taken branch as a new maximum.
 //   - -Inf has probability zero and is never picked. A LogitBias of -Inf
 //     therefore bans a token.
 //   - +Inf is certain: if any logit is +Inf after bias and penalties, the
 //     lowest such id is returned, greedy or not (softmax has no meaning
 //     there). A LogitBias of +Inf therefore forces a token.
-//   - If the row is empty, or every logit is NaN or -Inf after bias and
+//   - An infinite LogitBias wins over an infinite logit of the other sign
+//     (where the sum would be NaN): a banned token stays banned even when
+//     its logit is +Inf.
+//   - If the row is empty, or every logit is -Inf after bias and
 //     penalties, there is nothing to draw: TrySample returns an error
 //     wrapping ErrNoCandidates and Sample returns NoToken.
 //
@@ -179,22 +189,25 @@ func (s *Sampler) Sample(logits []float32) int32 {
 }
 
 // TrySample is Sample with the reason for a failure: an error wrapping
-// ErrNoCandidates when the row is empty or every logit is NaN or -Inf after
-// bias and penalties, or wrapping ErrInvalidParams when LogitBias names a
-// token id beyond the end of the row.
+// ErrNaNLogit when a logit is NaN, ErrNoCandidates when the row is empty
+// or every logit is -Inf after bias and penalties, or ErrInvalidParams
+// when LogitBias names a token id beyond the end of the row.
 func (s *Sampler) TrySample(logits []float32) (int32, error) {
 	work, err := s.prepare(logits) // steps 1 and 2
 	if err != nil {
 		return NoToken, err
 	}
 	if s.params.Temperature == 0 { // step 3
-		id := argmax(work)
-		if id == NoToken {
+		id, nan := argmax(work)
+		switch {
+		case nan >= 0:
+			return NoToken, errNaN(logits, nan)
+		case id == NoToken:
 			return NoToken, errAllMasked(len(work))
 		}
 		return id, nil
 	}
-	cands, maxLogit, err := s.truncate(work) // steps 4 to 6
+	cands, maxLogit, err := s.truncate(logits, work) // steps 4 to 6
 	if err != nil {
 		return NoToken, err
 	}
@@ -206,7 +219,18 @@ func errAllMasked(n int) error {
 	if n == 0 {
 		return fmt.Errorf("%w: the logits row is empty", ErrNoCandidates)
 	}
-	return fmt.Errorf("%w: all %d logits are NaN or -Inf after logit bias and penalties", ErrNoCandidates, n)
+	return fmt.Errorf("%w: all %d logits are -Inf after logit bias and penalties", ErrNoCandidates, n)
+}
+
+// errNaN is the error for a NaN at work[i]. logits is the caller's row:
+// the NaN is normally there; the penalties can make one only from an
+// infinite logit and a penalty c·FrequencyPenalty + PresencePenalty that
+// overflows to the same infinity.
+func errNaN(logits []float32, i int32) error {
+	if l := logits[i]; l != l {
+		return fmt.Errorf("%w: the logit of token %d (of %d) is NaN", ErrNaNLogit, i, len(logits))
+	}
+	return fmt.Errorf("%w: the logit of token %d (of %d) is NaN after the penalties (it was %g)", ErrNaNLogit, i, len(logits), logits[i])
 }
 
 // prepare copies the row into s.work and applies the logit bias and the
@@ -225,7 +249,12 @@ func (s *Sampler) prepare(logits []float32) ([]float32, error) {
 	copy(work, logits)
 
 	for _, b := range s.bias {
-		work[b.id] += b.bias
+		l := work[b.id] + b.bias
+		if l != l && work[b.id] == work[b.id] {
+			// ±Inf plus ∓Inf: the caller's ban (or force) wins.
+			l = b.bias
+		}
+		work[b.id] = l
 	}
 	if s.params.penaltiesOn() {
 		s.applyPenalties(work)
@@ -279,27 +308,37 @@ func (s *Sampler) applyPenalties(work []float32) {
 }
 
 // argmax returns the id of the highest logit, the lowest id among equals,
-// or NoToken when every logit is NaN or -Inf. The strict comparison skips
-// NaN (every comparison with NaN is false) and keeps the first of equals.
-func argmax(row []float32) int32 {
-	best, id := negInf, NoToken
+// or NoToken when every logit is -Inf; or, if it meets a NaN, the id of
+// that NaN as nan (else nan is -1). !(l <= best) is l > best, strict so
+// that the first of equals stays, or l is NaN (every comparison with NaN
+// is false): one branch, rarely taken, serves both.
+func argmax(row []float32) (id, nan int32) {
+	best := negInf
+	id = NoToken
 	for i, l := range row {
-		if l > best {
+		if !(l <= best) {
+			if l != l {
+				return NoToken, int32(i)
+			}
 			best, id = l, int32(i)
 		}
 	}
-	return id
+	return id, -1
 }
 
-// truncate runs top-k, top-p and min-p (steps 4 to 6) on the prepared row.
-// It returns the surviving candidates, none of them NaN or -Inf, and the
-// highest logit among them. If some logit is +Inf the only candidate is the
-// lowest id with +Inf.
-func (s *Sampler) truncate(work []float32) (cands []IDLogit, maxLogit float32, err error) {
+// truncate runs top-k, top-p and min-p (steps 4 to 6) on the prepared row
+// work (logits is the caller's row, for errors). It returns the surviving
+// candidates, none of them -Inf, and the highest logit among them. If some
+// logit is +Inf the only candidate is the lowest id with +Inf.
+func (s *Sampler) truncate(logits, work []float32) (cands []IDLogit, maxLogit float32, err error) {
 	p := s.params
 	if p.TopK > 0 && p.TopK < len(work) {
 		// Top-k by heap selection; cands come back sorted.
-		s.cands = selectTop(s.cands, work, p.TopK)
+		var nan int32
+		s.cands, nan = selectTop(s.cands, work, p.TopK)
+		if nan >= 0 {
+			return nil, 0, errNaN(logits, nan)
+		}
 		cands = s.cands
 		for len(cands) > 0 && cands[len(cands)-1].Logit == negInf {
 			cands = cands[:len(cands)-1] // -Inf tokens have probability 0
@@ -321,8 +360,11 @@ func (s *Sampler) truncate(work []float32) (cands []IDLogit, maxLogit float32, e
 	}
 
 	// Top-k is off, or would keep every token.
-	maxID := argmax(work)
-	if maxID == NoToken {
+	maxID, nan := argmax(work)
+	switch {
+	case nan >= 0:
+		return nil, 0, errNaN(logits, nan)
+	case maxID == NoToken:
 		return nil, 0, errAllMasked(len(work))
 	}
 	maxLogit = work[maxID]

@@ -4,10 +4,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gollm/gollm/internal/testdata"
@@ -52,8 +54,6 @@ func TestGreedy(t *testing.T) {
 		{"plain", []float32{0.1, 2.5, -1, 2.4}, 1},
 		{"tie goes to lowest id", []float32{1, 3, 0, 3, 3}, 1},
 		{"tie at id 0", []float32{7, 7}, 0},
-		{"NaN is skipped", []float32{nan32, 1, nan32, 0.5}, 1},
-		{"NaN after the max", []float32{1, nan32, 2, nan32}, 2},
 		{"-Inf is skipped", []float32{negInf, -50, negInf}, 1},
 		{"+Inf wins, lowest id", []float32{1, posInf, 2, posInf}, 1},
 		{"single token", []float32{-3}, 0},
@@ -73,8 +73,6 @@ func TestNothingToSample(t *testing.T) {
 		"empty":            {},
 		"nil":              nil,
 		"all -Inf":         {negInf, negInf, negInf},
-		"all NaN":          {nan32, nan32},
-		"NaN and -Inf":     {nan32, negInf},
 		"banned by a bias": {1, 2},
 	}
 	for _, stochastic := range []bool{false, true} {
@@ -102,10 +100,10 @@ func TestNothingToSample(t *testing.T) {
 	}
 }
 
-// TestOddLogitsStochastic checks that NaN and -Inf are never drawn and
-// that +Inf is always drawn, on every path through truncate.
+// TestOddLogitsStochastic checks that -Inf is never drawn and that +Inf is
+// always drawn, on every path through truncate.
 func TestOddLogitsStochastic(t *testing.T) {
-	row := []float32{nan32, 0.5, negInf, 0.2, nan32, 0.4, negInf, 0.1}
+	row := []float32{negInf, 0.5, negInf, 0.2, negInf, 0.4, negInf, 0.1}
 	allowed := map[int32]bool{1: true, 3: true, 5: true, 7: true}
 	for _, p := range pathParams() {
 		s := mustNew(t, p)
@@ -158,10 +156,12 @@ func pathParams() []Params {
 }
 
 // TestCallerLogitsUntouched runs every path, with bias and penalties on,
-// and checks the caller's row bit for bit afterwards.
+// and checks the caller's row bit for bit afterwards, also after an error.
 func TestCallerLogitsUntouched(t *testing.T) {
 	row := randomRow(7, 5000, 2)
-	row[10], row[11], row[12] = nan32, negInf, posInf
+	row[11], row[12] = negInf, posInf
+	withNaN := slices.Clone(row)
+	withNaN[10] = nan32
 	for _, temperature := range []float32{0, 0.8} {
 		for _, p := range pathParams() {
 			p.Temperature = temperature
@@ -174,6 +174,12 @@ func TestCallerLogitsUntouched(t *testing.T) {
 				if _, err := s.TrySample(row); err != nil {
 					t.Fatal(err)
 				}
+				if _, err := s.TrySample(withNaN); !errors.Is(err, ErrNaNLogit) {
+					t.Fatalf("%+v: NaN row: %v", p, err)
+				}
+			}
+			if math.Float32bits(withNaN[10]) != math.Float32bits(nan32) || !slices.Equal(withNaN[:10], row[:10]) || !slices.Equal(withNaN[11:], row[11:]) {
+				t.Fatalf("%+v: the NaN row changed", p)
 			}
 			for i := range row {
 				if math.Float32bits(row[i]) != math.Float32bits(before[i]) {
@@ -464,7 +470,8 @@ func readF32(t *testing.T, path string) []float32 {
 
 // FuzzTrySample feeds arbitrary rows and parameters to the sampler. It must
 // never panic, never return a token whose logit is NaN or -Inf, never touch
-// the row, and fail only with its sentinel errors. Run with `go test -fuzz FuzzTrySample ./sample/`.
+// the row, fail with ErrNaNLogit exactly when the row holds a NaN, and
+// fail only with its sentinel errors. Run with `go test -fuzz FuzzTrySample ./sample/`.
 func FuzzTrySample(f *testing.F) {
 	f.Add([]byte{0, 0, 128, 63, 0, 0, 0, 64}, float32(0.8), 40, float32(0.95), float32(0.05), float32(1.1), uint64(1))
 	f.Add([]byte{0, 0, 192, 127, 0, 0, 128, 255, 0, 0, 128, 127}, float32(1), 0, float32(0.5), float32(0), float32(1), uint64(2))
@@ -487,8 +494,11 @@ func FuzzTrySample(f *testing.F) {
 		before := slices.Clone(raw)
 		for range 3 {
 			id, err := s.TrySample(row)
+			if hasNaN := slices.ContainsFunc(row, func(l float32) bool { return l != l }); hasNaN != errors.Is(err, ErrNaNLogit) {
+				t.Fatalf("row has NaN: %v, but TrySample = %d, %v", hasNaN, id, err)
+			}
 			if err != nil {
-				if id != NoToken || !errors.Is(err, ErrNoCandidates) {
+				if id != NoToken || !(errors.Is(err, ErrNoCandidates) || errors.Is(err, ErrNaNLogit)) {
 					t.Fatalf("TrySample = %d, %v", id, err)
 				}
 				continue
@@ -507,4 +517,66 @@ func FuzzTrySample(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNaNLogits: a NaN anywhere in the row is an error naming the first
+// NaN token, on every path (greedy and each way through truncate), whatever
+// else the row holds: it must not be skipped and the rest drawn from.
+func TestNaNLogits(t *testing.T) {
+	base := randomRow(21, 3000, 2)
+	params := append(pathParams(), GreedyParams())
+	for _, p := range params {
+		for _, at := range []int{0, 1, 1499, 2998, 2999} {
+			for _, other := range []float32{0, negInf, posInf, nan32} {
+				row := slices.Clone(base)
+				row[at] = nan32
+				if at+1 < len(row) {
+					row[at+1] = other // a second NaN, or an infinity, right after
+				}
+				s := mustNew(t, p)
+				s.AcceptAll([]int32{int32(at), 5, 7})
+				id, err := s.TrySample(row)
+				want := fmt.Sprintf("the logit of token %d (of 3000) is NaN", at)
+				if id != NoToken || !errors.Is(err, ErrNaNLogit) || !strings.Contains(err.Error(), want) {
+					t.Fatalf("%+v, NaN at %d then %g: TrySample = %d, %v; want ErrNaNLogit mentioning %q", p, at, other, id, err, want)
+				}
+				if id := s.Sample(row); id != NoToken {
+					t.Fatalf("%+v: Sample = %d, want NoToken", p, id)
+				}
+			}
+		}
+	}
+	// A row of NaN only, and a NaN under a ban: still errors.
+	for _, p := range params {
+		s := mustNew(t, p)
+		if _, err := s.TrySample([]float32{nan32, nan32}); !errors.Is(err, ErrNaNLogit) {
+			t.Errorf("%+v: all NaN: %v", p, err)
+		}
+		p.LogitBias = map[int32]float32{1: negInf}
+		s = mustNew(t, p)
+		if _, err := s.TrySample([]float32{0.5, nan32, 0.2}); !errors.Is(err, ErrNaNLogit) {
+			t.Errorf("%+v: NaN under a ban: %v", p, err)
+		}
+	}
+	// TopK, a display helper, still skips NaN.
+	if got := TopK([]float32{nan32, 1, 2}, 2); len(got) != 2 || got[0].ID != 2 || got[1].ID != 1 {
+		t.Errorf("TopK skipping NaN: %v", got)
+	}
+}
+
+// TestInfiniteBiasWins: an infinite bias bans or forces a token even when
+// the model's logit is the opposite infinity (the sum would be NaN).
+func TestInfiniteBiasWins(t *testing.T) {
+	for _, p := range append(pathParams(), GreedyParams()) {
+		p.LogitBias = map[int32]float32{1: negInf}
+		s := mustNew(t, p)
+		if id, err := s.TrySample([]float32{0.1, posInf, 0.3}); err != nil || id == 1 {
+			t.Errorf("%+v: +Inf logit, -Inf bias: TrySample = %d, %v; want any token but 1", p, id, err)
+		}
+		p.LogitBias = map[int32]float32{2: posInf}
+		s = mustNew(t, p)
+		if id, err := s.TrySample([]float32{0.1, 5, negInf}); err != nil || id != 2 {
+			t.Errorf("%+v: -Inf logit, +Inf bias: TrySample = %d, %v; want 2", p, id, err)
+		}
+	}
 }

@@ -39,12 +39,13 @@ func TopK(logits []float32, k int) []IDLogit {
 	if k <= 0 || len(logits) == 0 {
 		return nil
 	}
-	return selectTop(make([]IDLogit, 0, min(k, len(logits))), logits, k)
+	top, _ := selectTop(make([]IDLogit, 0, min(k, len(logits))), logits, k)
+	return top
 }
 
 // selectTop finds the k highest non-NaN logits of the row and returns them
 // sorted by compareRank, reusing dst's storage (it allocates only when
-// cap(dst) is too small).
+// cap(dst) is too small), and the id of the first NaN logit, or -1.
 //
 // It does not sort the whole row. It keeps the k best tokens seen so far in
 // a binary min-heap whose root is the worst of them, and scans the row once:
@@ -56,26 +57,33 @@ func TopK(logits []float32, k int) []IDLogit {
 // Ties: ids are visited in increasing order, so a later token with a logit
 // equal to the root's has the higher id and ranks below the root. The test
 // "beats the root" is therefore a strict l > root.Logit.
-func selectTop(dst []IDLogit, logits []float32, k int) []IDLogit {
+func selectTop(dst []IDLogit, logits []float32, k int) (top []IDLogit, nan int32) {
 	heap := dst[:0] // (min(k, n)) min-heap: heap[0] ranks lowest
+	nan = -1
 	i := 0
 
 	// Fill: the first k non-NaN tokens.
 	for ; i < len(logits) && len(heap) < k; i++ {
 		l := logits[i]
-		if l != l { // NaN
+		if l != l {
+			nan = firstNaN(nan, i)
 			continue
 		}
 		heap = append(heap, IDLogit{ID: int32(i), Logit: l})
 		siftUp(heap, len(heap)-1)
 	}
 
-	// Scan: replace the root whenever a token beats it. NaN > x is false,
-	// so NaN never enters.
+	// Scan: replace the root whenever a token beats it. !(l <= worst) is
+	// l > worst or l is NaN (see argmax), so noting NaN costs no branch
+	// that the common token, which does not beat the root, takes.
 	if len(heap) > 0 {
 		worst := heap[0].Logit
 		for ; i < len(logits); i++ {
-			if l := logits[i]; l > worst {
+			if l := logits[i]; !(l <= worst) {
+				if l != l {
+					nan = firstNaN(nan, i)
+					continue
+				}
 				heap[0] = IDLogit{ID: int32(i), Logit: l}
 				siftDown(heap, 0)
 				worst = heap[0].Logit
@@ -84,7 +92,15 @@ func selectTop(dst []IDLogit, logits []float32, k int) []IDLogit {
 	}
 
 	slices.SortFunc(heap, compareRank)
-	return heap
+	return heap, nan
+}
+
+// firstNaN keeps the first NaN id seen.
+func firstNaN(nan int32, i int) int32 {
+	if nan < 0 {
+		return int32(i)
+	}
+	return nan
 }
 
 // siftUp restores the heap property after h[j] was appended.

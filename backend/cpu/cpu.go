@@ -10,7 +10,6 @@ import (
 
 	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/kernels"
-	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/tensor"
 )
 
@@ -133,7 +132,7 @@ func (b *Backend) LoadVector(name string, v []float32) (backend.Vector, error) {
 
 // NewKV allocates the cache pool in Go memory.
 func (b *Backend) NewKV(dt tensor.DType, layers, kvDim, blockSize, numBlocks int) (backend.KV, error) {
-	return kvcache.NewHostStorage(dt, layers, kvDim, blockSize, numBlocks)
+	return NewHostStorage(dt, layers, kvDim, blockSize, numBlocks)
 }
 
 // Embed dequantizes one table row per token.
@@ -216,9 +215,10 @@ func (b *Backend) RoPE(x backend.Buffer, n int, pos []int32, r *backend.Rope) {
 }
 
 // ropeTable returns the angle table, (position, dims): for each position
-// the dims/2 cosines then the dims/2 sines of RopeAngles, extended to cover
-// every position in pos. Angles depend only on the position, so they are
-// computed once per position and reused by every layer and step.
+// the dims/2 cosines then the dims/2 sines of backend.Rope.Angles,
+// extended to cover every position in pos. Angles depend only on the
+// position, so they are computed once per position and reused by every
+// layer and step.
 func (b *Backend) ropeTable(pos []int32, r *backend.Rope) []float32 {
 	if b.ropeFor != *r {
 		b.ropeFor, b.ropeTab = *r, nil
@@ -235,7 +235,7 @@ func (b *Backend) ropeTable(pos []int32, r *backend.Rope) []float32 {
 		cs := make([]float32, r.Dims)
 		half := r.Dims / 2
 		for p := have; p < grow; p++ {
-			RopeAngles(cs, p, r)
+			r.Angles(cs, p)
 			row := tab[p*r.Dims : (p+1)*r.Dims]
 			for k := 0; k < half; k++ {
 				row[k], row[half+k] = cs[2*k], cs[2*k+1]
@@ -248,7 +248,7 @@ func (b *Backend) ropeTable(pos []int32, r *backend.Rope) []float32 {
 
 // StoreKV writes each token's key and value rows into its cache slot.
 func (b *Backend) StoreKV(kv backend.KV, layer int, k, v backend.Buffer, p *backend.AttnPlan) {
-	h, km, vm := kv.(*kvcache.HostStorage), asMat(k), asMat(v)
+	h, km, vm := kv.(*HostStorage), asMat(k), asMat(v)
 	d := h.KVDim
 	for i := 0; i < p.N; i++ {
 		s := int(p.Slots[i]) * d
@@ -273,7 +273,7 @@ func (b *Backend) Attention(dst, q backend.Buffer, kv backend.KV, layer int, p *
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := &b.attn
-	t.h, t.q, t.out, t.layer, t.p = kv.(*kvcache.HostStorage), asMat(q), asMat(dst), layer, p
+	t.h, t.q, t.out, t.layer, t.p = kv.(*HostStorage), asMat(q), asMat(dst), layer, p
 	b.pool.For(t.plan(b.pool.Threads()), t.fn)
 	t.p = nil
 }

@@ -12,9 +12,9 @@ import (
 
 	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/backend/cpu"
+	"github.com/gollm/gollm/flat"
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/kernels"
-	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/model"
 	"github.com/gollm/gollm/synth"
 	"github.com/gollm/gollm/tensor"
@@ -104,12 +104,12 @@ type benchEnv struct {
 // that the benchmarks can fill it.
 type kvBackend struct {
 	*cpu.Backend
-	kv *kvcache.HostStorage
+	kv *cpu.HostStorage
 }
 
 func (b *kvBackend) NewKV(dt tensor.DType, layers, kvDim, blockSize, numBlocks int) (backend.KV, error) {
 	kv, err := b.Backend.NewKV(dt, layers, kvDim, blockSize, numBlocks)
-	b.kv, _ = kv.(*kvcache.HostStorage)
+	b.kv, _ = kv.(*cpu.HostStorage)
 	return kv, err
 }
 
@@ -160,9 +160,9 @@ func benchDecode(b *testing.B, n int) {
 	ctx := *benchCtx
 	env := newBenchEnv(b, n, n*(ctx+32))
 	kv, V := env.s.KV, env.m.Config.Vocab
-	var batch model.Batch
+	var batch flat.Batch
 	for k := 0; k < n; k++ {
-		seq := kvcache.SeqID(k)
+		seq := flat.SeqID(k)
 		if err := kv.AddSeq(seq); err != nil {
 			b.Fatal(err)
 		}
@@ -174,7 +174,7 @@ func benchDecode(b *testing.B, n int) {
 	logits := make([]float32, n*V)
 	step := func() {
 		for k := 0; k < n; k++ {
-			seq := kvcache.SeqID(k)
+			seq := flat.SeqID(k)
 			if err := kv.Truncate(seq, ctx); err != nil {
 				b.Fatal(err)
 			}
@@ -205,7 +205,7 @@ func benchPrompt(b *testing.B) {
 	const n = 512
 	env := newBenchEnv(b, n, n+32)
 	kv := env.s.KV
-	var batch model.Batch
+	var batch flat.Batch
 	for p := 0; p < n; p++ {
 		batch.Add(int32(p*37%env.m.Config.Vocab), p, 0, p == n-1)
 	}
@@ -253,7 +253,7 @@ func BenchmarkAttention(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			fillKV(kv.(*kvcache.HostStorage))
+			fillKV(kv.(*cpu.HostStorage))
 			q, out := be.NewBuffer(n, heads*hd), be.NewBuffer(n, heads*hd)
 			qs := make([]float32, n*heads*hd)
 			for i := range qs {
@@ -289,7 +289,7 @@ func BenchmarkAttention(b *testing.B) {
 
 // fillKV writes random halves into every slot of a cache: ±[1, 4), a
 // third of them ±[1/16, 1/4).
-func fillKV(h *kvcache.HostStorage) {
+func fillKV(h *cpu.HostStorage) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for l := range h.K16 {
 		for _, x := range [][]uint16{h.K16[l], h.V16[l]} {

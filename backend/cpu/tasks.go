@@ -5,7 +5,6 @@ import (
 
 	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/kernels"
-	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/tensor"
 )
 
@@ -175,7 +174,7 @@ func (t *ropeTask) run(lo, hi int) {
 // positions than earlier ones.
 type attnTask struct {
 	b      *Backend
-	h      *kvcache.HostStorage
+	h      *HostStorage
 	q, out *mat
 	layer  int
 	p      *backend.AttnPlan

@@ -36,7 +36,6 @@ import (
 	"unsafe"
 
 	"github.com/gollm/gollm/backend"
-	"github.com/gollm/gollm/backend/cpu"
 	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/tensor"
 )
@@ -115,7 +114,7 @@ type actScratch struct {
 }
 
 // ropeTable is the cos/sin table of one rope configuration on the GPU,
-// (position, dims), from backend/cpu.RopeAngles.
+// (position, dims), from backend.Rope.Angles.
 type ropeTable struct {
 	ptr       uint64
 	positions int
@@ -640,7 +639,7 @@ func (b *Backend) LoadVector(name string, v []float32) (backend.Vector, error) {
 
 // kvStore is a paged KV pool in device memory: K and V each (layer, slot,
 // kvDim) with slot = block*blockSize + offset, elements F16 or F32, laid
-// out as kvcache.HostStorage does it on the CPU.
+// out as cpu.HostStorage does it on the CPU.
 type kvStore struct {
 	b                                   *Backend
 	dt                                  tensor.DType
@@ -830,7 +829,7 @@ func (b *Backend) actScratchLocked(f actFormat, values int) (*actScratch, error)
 }
 
 // RoPE rotates each head of row i by position pos[i], with the cos/sin
-// table of r (computed on the host by backend/cpu.RopeAngles, uploaded
+// table of r (computed on the host by backend.Rope.Angles, uploaded
 // once per configuration and grown as positions grow).
 func (b *Backend) RoPE(x backend.Buffer, n int, pos []int32, r *backend.Rope) {
 	if n == 0 {
@@ -873,7 +872,7 @@ func (b *Backend) ropeTableLocked(r *backend.Rope, maxPos int) (uint64, error) {
 	host := make([]float32, positions*r.Dims)
 	copy(host, t.host)
 	for p := t.positions; p < positions; p++ {
-		cpu.RopeAngles(host[p*r.Dims:(p+1)*r.Dims], p, r)
+		r.Angles(host[p*r.Dims:(p+1)*r.Dims], p)
 	}
 	p, err := b.allocLocked("the rope table", 4*int64(len(host)), false)
 	if err != nil {

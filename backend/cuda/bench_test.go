@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gollm/gollm/flat"
 	"github.com/gollm/gollm/gguf"
-	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/model"
 	"github.com/gollm/gollm/tensor"
 )
@@ -70,7 +70,7 @@ func BenchmarkQwen8B(b *testing.B) {
 	b.Run("tg128", func(b *testing.B) {
 		s := state(b, 256, 1)
 		logits := make([]float32, V)
-		var batch model.Batch
+		var batch flat.Batch
 		run := func() {
 			s.KV.Free(0)
 			s.KV.AddSeq(0)
@@ -100,7 +100,7 @@ func BenchmarkQwen8B(b *testing.B) {
 		s := state(b, 1024, 512)
 		logits := make([]float32, V)
 		prompt := ids(1, 512)
-		var batch model.Batch
+		var batch flat.Batch
 		run := func() {
 			s.KV.Free(0)
 			s.KV.AddSeq(0)
@@ -126,21 +126,21 @@ func BenchmarkQwen8B(b *testing.B) {
 		const seqs, promptLen, gen = 64, 32, 64
 		s := state(b, seqs*(promptLen+gen+16), 512)
 		logits := make([]float32, seqs*V)
-		var batch model.Batch
+		var batch flat.Batch
 		var ppTime, tgTime time.Duration
 		run := func() (pp, tg time.Duration) {
 			for k := 0; k < seqs; k++ {
-				s.KV.Free(kvcache.SeqID(k))
-				s.KV.AddSeq(kvcache.SeqID(k))
+				s.KV.Free(flat.SeqID(k))
+				s.KV.AddSeq(flat.SeqID(k))
 			}
 			t0 := time.Now()
 			// Prompts: 512 tokens (16 sequences) per step.
 			for k0 := 0; k0 < seqs; k0 += 512 / promptLen {
 				batch.Reset()
 				for k := k0; k < min(seqs, k0+512/promptLen); k++ {
-					start, _ := s.KV.Append(kvcache.SeqID(k), promptLen)
+					start, _ := s.KV.Append(flat.SeqID(k), promptLen)
 					for p, id := range ids(uint32(100+k), promptLen) {
-						batch.Add(id, start+p, kvcache.SeqID(k), p == promptLen-1)
+						batch.Add(id, start+p, flat.SeqID(k), p == promptLen-1)
 					}
 				}
 				if err := m.Forward(s, &batch, logits); err != nil {
@@ -151,8 +151,8 @@ func BenchmarkQwen8B(b *testing.B) {
 			for step := 0; step < gen; step++ {
 				batch.Reset()
 				for k := 0; k < seqs; k++ {
-					pos, _ := s.KV.Append(kvcache.SeqID(k), 1)
-					batch.Add(int32((k*977+step*31+7)%V), pos, kvcache.SeqID(k), true)
+					pos, _ := s.KV.Append(flat.SeqID(k), 1)
+					batch.Add(int32((k*977+step*31+7)%V), pos, flat.SeqID(k), true)
 				}
 				if err := m.Forward(s, &batch, logits); err != nil {
 					b.Fatal(err)

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/gollm/gollm/backend/cpu"
+	"github.com/gollm/gollm/flat"
 	"github.com/gollm/gollm/gguf"
-	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/model"
 	"github.com/gollm/gollm/tensor"
 )
@@ -40,9 +40,9 @@ func TestDryRunForward(t *testing.T) {
 			}
 			// Step 1: a 70-token prompt and a 5-token prompt (n = 75: the
 			// tiled products).
-			var batch model.Batch
+			var batch flat.Batch
 			for seq, n := range []int{70, 5} {
-				id := kvcache.SeqID(seq)
+				id := flat.SeqID(seq)
 				s.KV.AddSeq(id)
 				start, err := s.KV.Append(id, n)
 				if err != nil {
@@ -93,7 +93,7 @@ func TestDryRunForward(t *testing.T) {
 				t.Fatal(err)
 			}
 			batch.Reset()
-			for _, id := range []kvcache.SeqID{0, 1, 2} {
+			for _, id := range []flat.SeqID{0, 1, 2} {
 				pos, err := s.KV.Append(id, 1)
 				if err != nil {
 					t.Fatal(err)
@@ -171,7 +171,7 @@ func TestDryRunSplit(t *testing.T) {
 	}
 	s.KV.AddSeq(0)
 	s.KV.Append(0, 3)
-	var batch model.Batch
+	var batch flat.Batch
 	for p := 0; p < 3; p++ {
 		batch.Add(int32(10+p), p, 0, p == 2)
 	}
@@ -218,7 +218,7 @@ func BenchmarkDryRunDecode(b *testing.B) {
 	}
 	s.KV.AddSeq(0)
 	logits := make([]float32, m.Config.Vocab)
-	var batch model.Batch
+	var batch flat.Batch
 	for b.Loop() {
 		if s.KV.Len(0) >= 4000 {
 			s.KV.Truncate(0, 0)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/backend/cpu"
+	"github.com/gollm/gollm/flat"
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/internal/testdata"
 	"github.com/gollm/gollm/kernels"
@@ -402,7 +403,7 @@ func TestGPUAttention(t *testing.T) {
 				t.Fatal(err)
 			}
 			for s := 0; s < 3; s++ {
-				cache.AddSeq(kvcache.SeqID(s))
+				cache.AddSeq(flat.SeqID(s))
 			}
 			// Steps: (sequence, tokens) pairs.
 			steps := [][][2]int{{{0, 40}, {1, 3}}, {{1, 30}, {2, 1}}, {{0, 1}, {1, 1}, {2, 100}}, {{0, 1}, {2, 1}}}
@@ -411,7 +412,7 @@ func TestGPUAttention(t *testing.T) {
 				plan.BlockSize, plan.Heads, plan.KVHeads, plan.HeadDim = bs, heads, kvHeads, hd
 				plan.Scale = float32(1 / math.Sqrt(float64(hd)))
 				for _, it := range st {
-					id := kvcache.SeqID(it[0])
+					id := flat.SeqID(it[0])
 					start, err := cache.Append(id, it[1])
 					if err != nil {
 						t.Fatal(err)
@@ -505,7 +506,7 @@ func teacherForced(t testing.TB, m *model.Model, kv tensor.DType, ids, next []in
 	}
 	s.KV.AddSeq(0)
 	V := m.Config.Vocab
-	var b model.Batch
+	var b flat.Batch
 	start, _ := s.KV.Append(0, len(ids))
 	for i, id := range ids {
 		b.Add(id, start+i, 0, true)

@@ -822,7 +822,7 @@ extern "C" __global__ void rmsnorm_heads(float* x, const float* w, float eps, in
 
 // rope: rotate pairs (k, k + dims/2) of every head of row i by the angles
 // of position pos[i]: tab is (position, dims) with cos, sin interleaved
-// (backend/cpu.RopeAngles, computed on the host). One thread per pair.
+// (backend.Rope.Angles, computed on the host). One thread per pair.
 extern "C" __global__ void rope(float* x, const int* pos, const float* tab, int n, int cols, int dims) {
     const int half = dims / 2, heads = cols / dims;
     const long e = (long)blockIdx.x * blockDim.x + threadIdx.x;

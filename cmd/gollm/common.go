@@ -1,13 +1,17 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
@@ -31,6 +35,12 @@ func (y *yarnFlags) register(fs *flag.FlagSet) {
 
 // scaling returns the override, or nil when no flag was given.
 func (y *yarnFlags) scaling() (*model.RopeScaling, error) {
+	if !(y.factor == 0 || y.factor >= 1 && y.factor <= 1024) { // also NaN
+		return nil, fmt.Errorf("%w: --rope-scale must be between 1 and 1024 (0: the default), not %g", errUsage, y.factor)
+	}
+	if err := checkRange("yarn-orig-ctx", int64(y.origCtx), 0, maxTokensFlag); err != nil {
+		return nil, err
+	}
 	if y.kind == "" {
 		if y.factor != 0 || y.origCtx != 0 {
 			return nil, fmt.Errorf("%w: --rope-scale and --yarn-orig-ctx need --rope-scaling", errUsage)
@@ -46,7 +56,7 @@ func (y *yarnFlags) scaling() (*model.RopeScaling, error) {
 			s.Factor = 4
 		}
 	default:
-		return nil, fmt.Errorf("%w: --rope-scaling is none, linear or yarn, not %q", errUsage, y.kind)
+		return nil, fmt.Errorf("%w: --rope-scaling is none, linear or yarn, not %s", errUsage, quote(y.kind))
 	}
 	return s, nil
 }
@@ -68,10 +78,10 @@ func (g *gpuFlags) apply(o *gollm.ModelOptions, stderr io.Writer) error {
 	switch g.mode {
 	case gollm.GPUAuto, gollm.GPUCUDA, gollm.GPUNone:
 	default:
-		return fmt.Errorf("%w: --gpu is auto, cuda or none, not %q", errUsage, g.mode)
+		return fmt.Errorf("%w: --gpu is auto, cuda or none, not %s", errUsage, quote(g.mode))
 	}
-	if g.layers < 0 {
-		return fmt.Errorf("%w: --gpu-layers must not be negative", errUsage)
+	if err := checkRange("gpu-layers", int64(g.layers), 0, 1<<16); err != nil {
+		return err
 	}
 	o.GPU, o.GPULayers = g.mode, g.layers
 	o.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "gollm: "+format+"\n", args...) }
@@ -127,10 +137,11 @@ func (v *liveView) add(seq int, ch gollm.Chunk) {
 	}
 }
 
-func (v *liveView) done(seq, tokens int, tps float64) {
+// done shows a sequence's status after its answer (its finish reason).
+func (v *liveView) done(seq int, status string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.status[seq] = fmt.Sprintf("done: %d tokens, %.1f tok/s", tokens, tps)
+	v.status[seq] = status
 	v.draw()
 }
 
@@ -151,7 +162,7 @@ func (v *liveView) draw() {
 			label += "[" + v.status[i] + "] "
 		}
 		room := v.width - displayWidth(label) - 2
-		flat := strings.NewReplacer("\n", " ⏎ ", "\r", " ", "\t", " ").Replace(t)
+		flat := visible(strings.NewReplacer("\n", " ⏎ ", "\r", " ", "\t", " ").Replace(t), false)
 		flat = tailFitting(flat, room)
 		style := ""
 		if v.thinking[i] {
@@ -204,4 +215,198 @@ func tailFitting(s string, cols int) string {
 		w += runeWidth(r[i])
 	}
 	return "…" + string(r[i:])
+}
+
+// Limits of the command line's inputs. Each is checked before anything is
+// allocated, so a wrong value is a usage error (exit code 2), not an
+// out-of-memory crash; values within them that the machine cannot hold
+// are then refused by the library (exit code 1) with the numbers.
+const (
+	// maxInputBytes bounds every text file the commands read (--file,
+	// --input, --prompts-file). A FIFO or device (/dev/stdin, a process
+	// substitution) is read through a limit too, so /dev/zero is an
+	// error after 64 MiB instead of filling the memory.
+	maxInputBytes = 64 << 20
+	// maxTokensFlag bounds flags counted in tokens (--ctx, --batch-size,
+	// --pp, …): 64 Mi tokens is far above any model's context, and keeps
+	// every product of them well inside an int.
+	maxTokensFlag = 1 << 26
+	// maxQuote is how many characters of an input an error quotes.
+	maxQuote = 80
+)
+
+// maxThreads is the most --threads accepted: four per CPU core (more
+// workers than that only take turns on the same cores).
+func maxThreads() int { return 4 * runtime.NumCPU() }
+
+// parseArgs parses a command's arguments. Errors are one line wrapping
+// errUsage and naming the help flag (the flag package's own message and
+// flag list are not printed); -h prints the command's help to stderr and
+// returns flag.ErrHelp. No positional arguments are accepted.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	case err != nil:
+		return fmt.Errorf("%w: %s (see %s -h)", errUsage, flagErrorText(err), fs.Name())
+	case fs.NArg() > 0:
+		return fmt.Errorf("%w: unexpected argument %s (see %s -h)", errUsage, quote(fs.Arg(0)), fs.Name())
+	}
+	return nil
+}
+
+// flagErrorText is the flag package's message with the value or name it
+// quotes shortened (a mistyped 1 MB prompt is not repeated).
+func flagErrorText(err error) string {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		if q, err := strconv.QuotedPrefix(rest); err == nil {
+			v, _ := strconv.Unquote(q)
+			return "invalid value " + quote(v) + rest[len(q):]
+		}
+	}
+	for _, prefix := range []string{"flag provided but not defined: ", "bad flag syntax: ", "flag needs an argument: "} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			return prefix + shorten(rest)
+		}
+	}
+	return shorten(msg)
+}
+
+// quote quotes s for a message, Go-style (control characters escaped),
+// with at most maxQuote characters of it: a longer s is cut and followed
+// by "…" and its full length.
+func quote(s string) string {
+	if utf8.RuneCountInString(s) <= maxQuote {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(firstRunes(s, maxQuote)) + fmt.Sprintf("… (%d bytes)", len(s))
+}
+
+// shorten is quote without the quotes, for text that is already part of
+// a message; control characters are escaped.
+func shorten(s string) string {
+	q := quote(s)
+	if i := strings.LastIndexByte(q, '"'); i > 0 {
+		return q[1:i] + q[i+1:]
+	}
+	return q
+}
+
+func firstRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
+
+// checkRange is the usage error for an integer flag outside [lo, hi].
+func checkRange(name string, v, lo, hi int64) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("%w: --%s must be between %d and %d, not %d", errUsage, name, lo, hi, v)
+	}
+	return nil
+}
+
+// threadsFlag registers --threads, the same in run, bench and logits.
+func threadsFlag(fs *flag.FlagSet) *int {
+	return fs.Int("threads", 0, fmt.Sprintf("CPU threads, 1 to %d (4 per core); 0: one per core", maxThreads()))
+}
+
+// checkThreads checks --threads: 0 (one per core) or 1 to maxThreads().
+func checkThreads(n int) error {
+	if n < 0 || n > maxThreads() {
+		return fmt.Errorf("%w: --threads must be between 1 and %d (4 per core), or 0 for one per core; not %d",
+			errUsage, maxThreads(), n)
+	}
+	return nil
+}
+
+// checkKVType checks --kv-type.
+func checkKVType(s string) error {
+	if s != "f16" && s != "f32" {
+		return fmt.Errorf("%w: --kv-type is f16 or f32, not %s", errUsage, quote(s))
+	}
+	return nil
+}
+
+// readInput reads a text file given on the command line, at most
+// maxInputBytes of it. A regular file is measured first; anything else
+// (a pipe, /dev/stdin, a device) is read through a limit. A directory is
+// an error.
+func readInput(flagName, path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flagName, err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flagName, err)
+	}
+	tooBig := fmt.Errorf("--%s %s: larger than the %d MiB limit for input files", flagName, path, maxInputBytes>>20)
+	switch {
+	case st.IsDir():
+		return nil, fmt.Errorf("--%s %s: is a directory", flagName, path)
+	case st.Mode().IsRegular() && st.Size() > maxInputBytes:
+		return nil, tooBig
+	}
+	data, err := io.ReadAll(io.LimitReader(fh, maxInputBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flagName, err)
+	}
+	if len(data) > maxInputBytes {
+		return nil, tooBig
+	}
+	return data, nil
+}
+
+// visible escapes the characters that would act on a terminal instead of
+// showing (ESC and the other C0 and C1 controls, DEL, and the bidi
+// overrides that reorder a line) as \xNN or \uNNNN; newlines and tabs are
+// kept when keepLines is set. Model output goes through it before it
+// reaches a terminal.
+func visible(s string, keepLines bool) string {
+	clean := true
+	for _, r := range s {
+		if escapeRune(r, keepLines) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !escapeRune(r, keepLines):
+			b.WriteRune(r)
+		case r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
+}
+
+func escapeRune(r rune, keepLines bool) bool {
+	switch {
+	case keepLines && (r == '\n' || r == '\t'):
+		return false
+	case r < 0x20, r >= 0x7f && r < 0xa0:
+		return true
+	case r == 0x200e || r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }

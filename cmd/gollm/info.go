@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -69,17 +67,11 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(fs.Output(), infoHelp)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if *model == "" {
 		return fmt.Errorf("%w: --model FILE is required (see gollm info -h)", errUsage)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q (see gollm info -h)", errUsage, fs.Arg(0))
 	}
 
 	f, err := gguf.Open(*model)

@@ -28,14 +28,14 @@ func logitsCmd(args []string, stdout, stderr io.Writer) error {
 	all := fs.Bool("all", false, "with --out: write every position's logits, not just the last")
 	out := fs.String("out", "", "write raw float32 little-endian logits to this file")
 	jsonOut := fs.Bool("json", false, "print {\"positions\": [{\"index\", \"top\": [{\"id\", \"logit\"}]}]}")
-	threads := fs.Int("threads", 0, "CPU threads (default: one per core)")
+	threads := threadsFlag(fs)
 	exact := fs.Bool("exact", false, "compute in float32 instead of 8-bit activations")
 	kvType := fs.String("kv-type", "f32", "KV cache element type: f32 or f16")
 	var yarn yarnFlags
 	yarn.register(fs)
 	var gpu gpuFlags
 	gpu.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *modelPath == "" {
@@ -44,8 +44,14 @@ func logitsCmd(args []string, stdout, stderr io.Writer) error {
 	if (*tokens == "") == (*text == "") {
 		return fmt.Errorf("%w: give exactly one of --tokens and --text", errUsage)
 	}
-	if *top < 0 {
-		return fmt.Errorf("%w: --top must not be negative", errUsage)
+	if err := checkRange("top", int64(*top), 0, maxTokensFlag); err != nil {
+		return err
+	}
+	if err := checkThreads(*threads); err != nil {
+		return err
+	}
+	if err := checkKVType(*kvType); err != nil {
+		return err
 	}
 	rope, err := yarn.scaling()
 	if err != nil {
@@ -65,7 +71,7 @@ func logitsCmd(args []string, stdout, stderr io.Writer) error {
 		for _, f := range strings.Split(*tokens, ",") {
 			v, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
 			if err != nil {
-				return fmt.Errorf("%w: --tokens: %q is not a token id", errUsage, f)
+				return fmt.Errorf("%w: --tokens: %s is not a token id", errUsage, quote(f))
 			}
 			ids = append(ids, int32(v))
 		}

@@ -2,6 +2,15 @@
 // happens inside: `gollm run` answers several chats in one batch,
 // `gollm info` lists a file, `gollm logits` prints next-token scores, and
 // `gollm bench` measures speed. Run `gollm help` for the list.
+//
+// Exit codes, in every command: 0 on success (and for -h); 2 for a usage
+// error — an unknown command or flag, a stray argument, a value out of
+// range — reported in one line on stderr, before anything is loaded; 1
+// for any other failure (a file that cannot be read, a model the machine
+// cannot hold), also one line. Model files must be regular files (a
+// symlink to one is fine); text inputs (--file, --input, --prompts-file)
+// are read up to 64 MiB, from pipes too. Errors quote at most 80
+// characters of what was given, with its length.
 package main
 
 import (
@@ -25,8 +34,8 @@ var commands = map[string]command{}
 
 func register(c command) { commands[c.name] = c }
 
-// errUsage marks an error caused by bad arguments; main prints the
-// command's usage after it.
+// errUsage marks an error caused by bad arguments: exit code 2. (The
+// message says where the help is; the flag list is not printed.)
 var errUsage = errors.New("usage")
 
 func main() { os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr)) }

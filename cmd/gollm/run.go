@@ -1,23 +1,26 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
 	"github.com/gollm/gollm/internal/demo"
+	"github.com/gollm/gollm/internal/sysmem"
+	"github.com/gollm/gollm/kvcache"
+	"github.com/gollm/gollm/model"
 	"github.com/gollm/gollm/sample"
-	"golang.org/x/sync/errgroup"
 )
 
 func init() {
@@ -46,6 +49,7 @@ type runFlags struct {
 	temp, topP, minP, repeat                  float64
 	seed                                      int64
 	jsonOut, trace, raw, exact, noLive        bool
+	parseSpecial, noParseSpecial              bool
 	yarn                                      yarnFlags
 	gpu                                       gpuFlags
 }
@@ -55,17 +59,48 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ", ") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
+const runHelp = `Usage: gollm run [--model FILE] [--seq N] [--prompt TEXT ...] [--prompts-file FILE] [flags]
+
+Answers the prompts with N sequences working at once, batched into shared
+forward steps. Without --model it runs the built-in demo model (random
+weights; synthesized once into the user's cache directory).
+
+An answer ends with a finish reason: eog (the model ended its turn),
+length (--max-tokens), context (the sequence reached --ctx tokens, or the
+shared KV cache could not hold it even alone) or cancelled (Ctrl-C). Every
+answer is printed with its reason, partial ones too; a context stop is
+a finish reason, not an error. --json always prints its object (once
+the flags are valid), with an "error" field in an answer that failed
+and at the top when the run failed.
+
+Exit codes: 0 when every prompt got its answer (eog, length, stop or
+context); 1 when one did not (its prompt alone does not fit the
+context, Ctrl-C, a model that cannot be loaded, any other failure),
+after printing the answers that were made; 2 for bad flags (a one-line
+message on stderr, nothing on stdout).
+
+--prompts-file holds one prompt per line (blank lines skipped), at most
+64 MiB; with fewer prompts than sequences they are asked again in turn.
+
+Special-token text (<|im_end|>, …) in a prompt is plain text in chat mode
+unless --parse-special is given; with --raw it is matched as the control
+token it names, like llama.cpp, unless --no-parse-special is given.
+
+Flags:
+`
+
 func runCmd(args []string, stdout, stderr io.Writer) error {
 	var f runFlags
 	fs := newFlags("run", stderr)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), runHelp); fs.PrintDefaults() }
 	fs.StringVar(&f.model, "model", "", "GGUF model file (default: the built-in demo model, random weights)")
-	fs.IntVar(&f.seqs, "seq", 2, "sequences answering at once")
+	fs.IntVar(&f.seqs, "seq", 2, fmt.Sprintf("sequences answering at once (1 to %d)", gollm.MaxSequences))
 	fs.Var(&f.prompts, "prompt", "a prompt (repeatable; default: the seed example's questions)")
-	fs.StringVar(&f.promptsFile, "prompts-file", "", "file with one prompt per line")
+	fs.StringVar(&f.promptsFile, "prompts-file", "", "file with one prompt per line (at most 64 MiB)")
 	fs.StringVar(&f.system, "system", "", "system prompt")
 	fs.IntVar(&f.batchSize, "batch-size", 1024, "most tokens per forward step")
-	fs.IntVar(&f.ctxSize, "ctx", 0, "tokens in the shared KV cache (default: the model's context, at most 4096 per sequence)")
-	fs.IntVar(&f.threads, "threads", 0, "CPU threads (default: one per core)")
+	fs.IntVar(&f.ctxSize, "ctx", 0, "tokens in the shared KV cache (default: the model's context, at most 4096 per sequence and half the memory)")
+	threads := threadsFlag(fs)
 	fs.Float64Var(&f.temp, "temp", 0.8, "sampling temperature (0: greedy)")
 	fs.IntVar(&f.topK, "top-k", 40, "top-k sampling (0: off)")
 	fs.Float64Var(&f.topP, "top-p", 0.95, "top-p sampling (1: off)")
@@ -77,19 +112,19 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object with the results")
 	fs.BoolVar(&f.trace, "trace", false, "print every step's batch composition and KV blocks (to stderr)")
 	fs.BoolVar(&f.raw, "raw", false, "no chat template: feed the prompt text as it is")
+	fs.BoolVar(&f.parseSpecial, "parse-special", false, "chat mode: match special-token text in prompts as control tokens")
+	fs.BoolVar(&f.noParseSpecial, "no-parse-special", false, "with --raw: keep special-token text as plain text")
 	fs.StringVar(&f.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
 	fs.BoolVar(&f.exact, "exact", false, "compute in float32 instead of 8-bit activations (slower)")
 	fs.BoolVar(&f.noLive, "no-live", false, "in a terminal, stream labelled lines instead of the live view")
 	f.yarn.register(fs)
 	f.gpu.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	if f.seqs < 1 {
-		return fmt.Errorf("%w: --seq must be at least 1", errUsage)
-	}
-	if f.think != "show" && f.think != "hide" {
-		return fmt.Errorf("%w: --think is show or hide, not %q", errUsage, f.think)
+	f.threads = *threads
+	if err := f.check(); err != nil {
+		return err
 	}
 	prompts, err := f.promptList()
 	if err != nil {
@@ -104,15 +139,36 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if f.seed < 0 {
 		f.seed = int64(rand.Uint32())
 	}
+	rope, err := f.yarn.scaling()
+	if err != nil {
+		return err
+	}
+	mo := gollm.ModelOptions{Threads: f.threads, Exact: f.exact, RopeScaling: rope}
+	if err := f.gpu.apply(&mo, stderr); err != nil {
+		return err
+	}
 
+	// Ctrl-C ends the answers under way (finish reason "cancelled") and
+	// prints what they have; a second Ctrl-C kills as usual.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+
+	// From here on, --json prints its object whatever happens.
+	fail := func(err error) error {
+		if f.jsonOut {
+			writeJSON(stdout, runReport{Sequences: []answer{}, Error: err.Error()})
+		}
+		return err
+	}
 	path := f.model
 	if path == "" {
 		fmt.Fprintln(stderr, "gollm: no --model given, so this runs the built-in demo model: a small Qwen3 with the real")
 		fmt.Fprintln(stderr, "       DeepSeek-R1 tokenizer and RANDOM weights. Its text is noise; the batching is real.")
 		fmt.Fprintln(stderr, "       Pass a real GGUF to get answers: gollm run --model DeepSeek-R1-0528-Qwen3-8B-Q6_K.gguf --seq 2")
-		p, created, err := demo.Path()
+		p, created, err := demo.PathContext(ctx)
 		if err != nil {
-			return fmt.Errorf("making the demo model: %w", err)
+			return fail(fmt.Errorf("making the demo model: %w", err))
 		}
 		if created {
 			fmt.Fprintf(stderr, "       (synthesized it once into %s)\n", p)
@@ -122,38 +178,98 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 			f.maxTokens = 64
 		}
 	}
-	rope, err := f.yarn.scaling()
-	if err != nil {
-		return err
-	}
-	mo := gollm.ModelOptions{Threads: f.threads, Exact: f.exact, RopeScaling: rope}
-	if err := f.gpu.apply(&mo, stderr); err != nil {
-		return err
-	}
 	m, err := gollm.LoadModel(path, mo)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	defer m.Close()
 	if f.ctxSize == 0 {
-		f.ctxSize = min(m.Config().Context, 4096*f.seqs)
+		var capped bool
+		f.ctxSize, capped = defaultContext(m.Config(), f.seqs, f.kvType)
+		if capped {
+			fmt.Fprintf(stderr, "gollm: --ctx defaults to %d tokens, what half of this machine's memory holds (set --ctx to choose)\n", f.ctxSize)
+		}
 	}
-	return runPrompts(m, f, prompts, params, stdout, stderr)
+	return runPrompts(ctx, m, f, prompts, params, stdout, stderr)
+}
+
+// check validates the flags that need no model.
+func (f *runFlags) check() error {
+	for _, c := range []struct {
+		name      string
+		v, lo, hi int64
+	}{
+		{"seq", int64(f.seqs), 1, gollm.MaxSequences},
+		{"batch-size", int64(f.batchSize), 1, maxTokensFlag},
+		{"ctx", int64(f.ctxSize), 0, maxTokensFlag},
+		{"max-tokens", int64(f.maxTokens), 0, maxTokensFlag},
+		{"seed", f.seed, -1, math.MaxInt64},
+	} {
+		if err := checkRange(c.name, c.v, c.lo, c.hi); err != nil {
+			return err
+		}
+	}
+	if err := checkThreads(f.threads); err != nil {
+		return err
+	}
+	if err := checkKVType(f.kvType); err != nil {
+		return err
+	}
+	if f.think != "show" && f.think != "hide" {
+		return fmt.Errorf("%w: --think is show or hide, not %s", errUsage, quote(f.think))
+	}
+	if f.parseSpecial && f.noParseSpecial {
+		return fmt.Errorf("%w: --parse-special and --no-parse-special contradict each other", errUsage)
+	}
+	return nil
+}
+
+// chatOptions are the sessions' options: special-token text is matched
+// in chat mode only with --parse-special, in raw mode unless
+// --no-parse-special (llama.cpp's default).
+func (f *runFlags) chatOptions() gollm.ChatOptions {
+	o := gollm.ChatOptions{SystemPrompt: f.system, Raw: f.raw, ParseSpecial: f.parseSpecial}
+	if f.raw {
+		o.ParseSpecial = !f.noParseSpecial
+	}
+	return o
+}
+
+// defaultContext is the KV cache size when --ctx is not given: the
+// model's context, at most 4096 tokens per sequence, and at most what
+// half of the machine's memory holds (capped reports that this last
+// limit applied). The numbers stay far from overflowing: seqs is at
+// most MaxSequences.
+func defaultContext(cfg model.Config, seqs int, kvType string) (n int, capped bool) {
+	n = min(cfg.Context, 4096*seqs, maxTokensFlag)
+	if n < 1 {
+		n = min(4096*seqs, gollm.DefaultContextSize)
+	}
+	elem := 2
+	if kvType == "f32" {
+		elem = 4
+	}
+	perToken := int64(cfg.KVBytesPerToken(elem))
+	if total, ok := sysmem.Total(); ok && perToken > 0 && int64(n)*perToken > total/2 {
+		return max(int(total/2/perToken)/16*16, 16), true
+	}
+	return n, false
 }
 
 func (f *runFlags) promptList() ([]string, error) {
 	prompts := append([]string(nil), f.prompts...)
 	if f.promptsFile != "" {
-		data, err := os.ReadFile(f.promptsFile)
+		data, err := readInput("prompts-file", f.promptsFile)
 		if err != nil {
 			return nil, err
 		}
-		sc := bufio.NewScanner(strings.NewReader(string(data)))
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		for sc.Scan() {
-			if line := strings.TrimSpace(sc.Text()); line != "" {
+		for line := range strings.Lines(string(data)) {
+			if line := strings.TrimSpace(line); line != "" {
 				prompts = append(prompts, line)
 			}
+		}
+		if len(prompts) == 0 {
+			return nil, fmt.Errorf("%w: --prompts-file %s holds no prompt (only blank lines)", errUsage, f.promptsFile)
 		}
 	}
 	if len(prompts) == 0 {
@@ -162,8 +278,9 @@ func (f *runFlags) promptList() ([]string, error) {
 			prompts = append(prompts, defaultPrompts[i%len(defaultPrompts)])
 		}
 	}
-	for len(prompts) < f.seqs { // more sequences than prompts: ask them again
-		prompts = append(prompts, prompts[len(prompts)%len(f.prompts)])
+	// More sequences than prompts: ask them again, in turn.
+	for n := len(prompts); len(prompts) < f.seqs; {
+		prompts = append(prompts, prompts[len(prompts)%n])
 	}
 	return prompts, nil
 }
@@ -176,10 +293,16 @@ type answer struct {
 	PromptIDs    []int32 `json:"prompt_ids"`
 	GeneratedIDs []int32 `json:"generated_ids"`
 	TokensPerSec float64 `json:"tokens_per_second"`
-	Sequence     int     `json:"sequence"`
-	Finish       string  `json:"finish_reason"`
-	Evaluated    int     `json:"prompt_tokens_evaluated"`
-	Seconds      float64 `json:"seconds"`
+	Sequence     int     `json:"sequence"` // 1-based
+	// Finish is the finish reason: eog, length, stop, context, cancelled
+	// or error.
+	Finish string `json:"finish_reason"`
+	// FinishDetail says, for a "context" stop, which limit was reached.
+	FinishDetail string `json:"finish_detail,omitempty"`
+	// Error is why the prompt got no answer, or why it broke off.
+	Error     string  `json:"error,omitempty"`
+	Evaluated int     `json:"prompt_tokens_evaluated"`
+	Seconds   float64 `json:"seconds"`
 }
 
 type runReport struct {
@@ -192,12 +315,31 @@ type runReport struct {
 	Seed           int64    `json:"seed"`
 	WallSeconds    float64  `json:"wall_seconds"`
 	TokensComputed int      `json:"tokens_computed"`
+	// Error is set when the run failed (exit code 1): the first prompt
+	// that got no answer, or what stopped the run before any.
+	Error string `json:"error,omitempty"`
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// contextStop reports whether err is a generation that ended at a limit
+// of the context (its length, or a KV pool too small for it): a finish
+// reason, not a failure.
+func contextStop(res gollm.Response, err error) bool {
+	return res.FinishReason == gollm.FinishContext &&
+		(errors.Is(err, gollm.ErrContextOverflow) || errors.Is(err, kvcache.ErrKVFull))
 }
 
 // runPrompts answers the prompts with f.seqs sequences working in
 // parallel: each sequence takes the next unanswered prompt when it is
 // done with one (continuous batching), all packed by one scheduler.
-func runPrompts(m *gollm.Model, f runFlags, prompts []string, params sample.Params, stdout, stderr io.Writer) error {
+// Every prompt gets an answer or an error; all are printed. The error
+// returned is the first failure (a context stop is none).
+func runPrompts(ctx context.Context, m *gollm.Model, f runFlags, prompts []string, params sample.Params, stdout, stderr io.Writer) error {
 	var live *liveView
 	var mu sync.Mutex // guards computed and the stream writer
 	computed := 0
@@ -210,114 +352,197 @@ func runPrompts(m *gollm.Model, f runFlags, prompts []string, params sample.Para
 			printTrace(stderr, st)
 		}
 	}
+	fail := func(err error) error {
+		if f.jsonOut {
+			writeJSON(stdout, runReport{Sequences: []answer{}, Model: m.Path(), Backend: m.Backend(), Seed: f.seed, Error: err.Error()})
+		}
+		return err
+	}
 	c, err := m.NewContext(opts)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	defer c.Close()
 
 	if isTerminal(stderr) && !f.jsonOut && !f.noLive && !f.trace {
 		live = newLiveView(stderr, f.seqs, f.think == "show")
 	}
-	// Hold the scheduler until every worker has submitted its first
-	// prompt, so they all start in the same step (as Promise.all's
-	// prompts do in node-llama-cpp).
-	c.Pause()
-	var failed atomic.Int32
+	var mu2 sync.Mutex // guards next and firstErr
+	var firstErr error
+	failed := func(err error) {
+		mu2.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu2.Unlock()
+	}
 	answers := make([]answer, len(prompts))
 	next := f.seqs // worker w answers prompt w first, then the next unanswered one
 	take := func() int {
-		mu.Lock()
-		defer mu.Unlock()
+		mu2.Lock()
+		defer mu2.Unlock()
 		next++
 		return next - 1
 	}
-	start := time.Now()
-	var g errgroup.Group
-	for w := 0; w < f.seqs; w++ {
-		seq, err := c.Sequence()
-		if err != nil {
-			return err
-		}
-		g.Go(func() error {
-			defer seq.Close()
-			for i := w; i < len(prompts); i = take() {
-				cs := gollm.NewChatSession(seq, gollm.ChatOptions{SystemPrompt: f.system, Raw: f.raw})
-				p := params
-				p.Seed = uint64(f.seed) + uint64(i)
-				label := seq.ID() + 1
-				t0 := time.Now()
-				r, err := cs.PromptWithMeta(context.Background(), prompts[i], gollm.PromptOptions{
-					MaxTokens: f.maxTokens, Sampling: &p,
-					OnChunk: func(ch gollm.Chunk) {
-						if live != nil {
-							live.add(label-1, ch)
-							return
-						}
-						if f.jsonOut || (ch.Kind == chat.Thought && f.think == "hide") {
-							return
-						}
-						mu.Lock()
-						streamLine(stderr, label, ch)
-						mu.Unlock()
-					},
-				})
-				if err != nil {
-					failed.Add(1)
-					return fmt.Errorf("sequence %d, prompt %q: %w", label, prompts[i], err)
-				}
-				secs := time.Since(t0).Seconds()
-				answers[i] = answer{Prompt: prompts[i], Answer: r.Text, Thoughts: r.Thoughts, PromptIDs: r.PromptIDs,
-					GeneratedIDs: nonNilIDs(r.GeneratedIDs), TokensPerSec: float64(len(r.GeneratedIDs)) / secs, Sequence: label,
-					Finish: r.FinishReason, Evaluated: r.PromptTokens - r.ReusedTokens, Seconds: secs}
+	// ask starts prompt i on a worker's session (nil when it could not
+	// start: the answer then holds the error); wait streams it and
+	// records the answer.
+	type worker struct {
+		seq   *gollm.Sequence
+		label int // the sequence's number for users, 1-based
+	}
+	chatOpts := f.chatOptions()
+	ask := func(w worker, i int) *gollm.Reply {
+		cs := gollm.NewChatSession(w.seq, chatOpts)
+		p := params
+		p.Seed = uint64(f.seed) + uint64(i)
+		r, err := cs.Start(ctx, prompts[i], gollm.PromptOptions{
+			MaxTokens: f.maxTokens, Sampling: &p,
+			OnChunk: func(ch gollm.Chunk) {
 				if live != nil {
-					live.done(label-1, len(r.GeneratedIDs), answers[i].TokensPerSec)
+					live.add(w.label-1, ch)
+					return
 				}
+				if f.jsonOut || (ch.Kind == chat.Thought && f.think == "hide") {
+					return
+				}
+				mu.Lock()
+				streamLine(stderr, w.label, ch)
+				mu.Unlock()
+			},
+		})
+		if err != nil {
+			err = fmt.Errorf("prompt %d %s on sequence %d: %w", i+1, quote(prompts[i]), w.label, err)
+			answers[i] = answer{Prompt: prompts[i], PromptIDs: []int32{}, GeneratedIDs: []int32{}, Sequence: w.label,
+				Finish: gollm.FinishError, Error: err.Error()}
+			failed(err)
+			if live != nil {
+				live.done(w.label-1, "no answer")
 			}
 			return nil
+		}
+		return r
+	}
+	wait := func(w worker, i int, r *gollm.Reply, t0 time.Time) {
+		res, err := r.Wait()
+		secs := time.Since(t0).Seconds()
+		a := answer{Prompt: prompts[i], Answer: res.Text, Thoughts: res.Thoughts, PromptIDs: nonNilIDs(res.PromptIDs),
+			GeneratedIDs: nonNilIDs(res.GeneratedIDs), TokensPerSec: float64(len(res.GeneratedIDs)) / secs, Sequence: w.label,
+			Finish: res.FinishReason, Evaluated: res.PromptTokens - res.ReusedTokens, Seconds: secs}
+		switch {
+		case err == nil:
+		case contextStop(res, err):
+			a.FinishDetail = err.Error()
+		default:
+			if a.Finish == "" {
+				a.Finish = gollm.FinishError
+			}
+			err = fmt.Errorf("prompt %d %s on sequence %d: %w", i+1, quote(prompts[i]), w.label, err)
+			a.Error = err.Error()
+			failed(err)
+		}
+		answers[i] = a
+		if live != nil {
+			live.done(w.label-1, fmt.Sprintf("%s: %d tokens, %.1f tok/s", a.Finish, len(a.GeneratedIDs), a.TokensPerSec))
+		}
+	}
+	workers := make([]worker, min(f.seqs, len(prompts)))
+	for k := range workers {
+		seq, err := c.Sequence()
+		if err != nil {
+			return fail(err)
+		}
+		defer seq.Close()
+		workers[k] = worker{seq: seq, label: seq.ID() + 1}
+	}
+	// Every worker's first prompt starts in the same step (as
+	// Promise.all's prompts do in node-llama-cpp).
+	start := time.Now()
+	first := make([]*gollm.Reply, len(workers))
+	c.Together(func() {
+		for k, w := range workers {
+			first[k] = ask(w, k)
+		}
+	})
+	var wg sync.WaitGroup
+	for k, w := range workers {
+		wg.Go(func() {
+			r, i, t0 := first[k], k, start
+			for {
+				if r != nil {
+					wait(w, i, r, t0)
+				}
+				if i = take(); i >= len(prompts) {
+					return
+				}
+				t0 = time.Now()
+				r = ask(w, i)
+			}
 		})
 	}
-	for deadline := time.Now().Add(2 * time.Second); c.Running() < min(f.seqs, len(prompts)) && failed.Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Microsecond)
-	}
-	c.Resume()
-	err = g.Wait()
+	wg.Wait()
 	wall := time.Since(start).Seconds()
 	if live != nil {
 		live.stop()
-	}
-	if err != nil {
-		return err
 	}
 	total := 0
 	for _, a := range answers {
 		total += len(a.GeneratedIDs)
 	}
+	mu.Lock()
 	rep := runReport{Sequences: answers, TotalTPS: float64(total) / wall, Steps: c.Steps(), Model: m.Path(),
 		Backend: m.Backend(), Seed: f.seed, WallSeconds: wall, TokensComputed: computed}
+	mu.Unlock()
 	if rep.Steps > 0 {
-		rep.MeanPerStep = float64(computed) / float64(rep.Steps)
+		rep.MeanPerStep = float64(rep.TokensComputed) / float64(rep.Steps)
+	}
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = errors.New("interrupted")
+	}
+	if firstErr != nil {
+		rep.Error = firstErr.Error()
 	}
 	if f.jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		return enc.Encode(rep)
+		if err := writeJSON(stdout, rep); err != nil {
+			return err
+		}
+		return firstErr
+	}
+	// Text for a terminal has its control characters escaped; text for
+	// a file or a pipe is written as it is.
+	show := func(s string) string { return s }
+	if isTerminal(stdout) {
+		show = func(s string) string { return visible(s, true) }
 	}
 	for _, a := range answers {
-		fmt.Fprintf(stdout, "User: %s\n", a.Prompt)
+		fmt.Fprintf(stdout, "User: %s\n", show(a.Prompt))
 		if a.Thoughts != "" && f.think == "show" {
-			fmt.Fprintf(stdout, "AI (thinking): %s\n", a.Thoughts)
+			fmt.Fprintf(stdout, "AI (thinking): %s\n", show(a.Thoughts))
 		}
-		fmt.Fprintf(stdout, "AI: %s\n\n", a.Answer)
+		switch {
+		case a.Error != "" && len(a.GeneratedIDs) == 0:
+			fmt.Fprintf(stdout, "AI: (no answer: %s)\n\n", a.Finish)
+		case a.Finish == gollm.FinishEOG || a.Finish == gollm.FinishStop:
+			fmt.Fprintf(stdout, "AI: %s\n\n", show(a.Answer))
+		default: // cut short: say so
+			fmt.Fprintf(stdout, "AI: %s [%s]\n\n", show(a.Answer), a.Finish)
+		}
 	}
 	fmt.Fprintf(stdout, "── summary (%s, %s)\n", shortPath(m.Path()), m.Backend())
 	for i, a := range answers {
+		why := a.Finish
+		switch {
+		case a.Error != "":
+			why += ": " + a.Error
+		case a.FinishDetail != "":
+			why += ": " + a.FinishDetail
+		}
 		fmt.Fprintf(stdout, "  prompt %d on sequence %d: %d prompt tokens evaluated, %d generated, %.1f tokens/s (%s)\n",
-			i+1, a.Sequence, a.Evaluated, len(a.GeneratedIDs), a.TokensPerSec, a.Finish)
+			i+1, a.Sequence, a.Evaluated, len(a.GeneratedIDs), a.TokensPerSec, why)
 	}
 	fmt.Fprintf(stdout, "  total: %d tokens generated in %.2fs = %.1f tokens/s; %d steps, %.1f tokens per step\n",
 		total, wall, rep.TotalTPS, rep.Steps, rep.MeanPerStep)
-	return nil
+	return firstErr
 }
 
 func nonNilIDs(ids []int32) []int32 {
@@ -358,7 +583,18 @@ func printTrace(w io.Writer, st gollm.StepTrace) {
 	for _, it := range st.Items {
 		kv = append(kv, fmt.Sprintf("seq %d %d blk/%d tok", it.Seq+1, st.KVBlocks[it.Seq], st.KVTokens[it.Seq]))
 	}
-	fmt.Fprintf(w, "step %4d  %3d tokens  %7.2f ms  [%s]  KV: %s, %d/%d blocks free (x%d tokens)\n",
+	extra := ""
+	if len(st.Preempted) > 0 {
+		var p []string
+		for _, s := range st.Preempted {
+			p = append(p, fmt.Sprintf("seq %d", s+1))
+		}
+		extra += "  preempted: " + strings.Join(p, ", ")
+	}
+	if st.CachedBlocks > 0 || st.PrefixHits > 0 {
+		extra += fmt.Sprintf("  prefix cache: %d blocks, %d tokens reused so far", st.CachedBlocks, st.PrefixHits)
+	}
+	fmt.Fprintf(w, "step %4d  %3d tokens  %7.2f ms  [%s]  KV: %s, %d/%d blocks free (x%d tokens)%s\n",
 		st.Step, st.Tokens, float64(st.StepDuration.Microseconds())/1000, strings.Join(parts, ", "),
-		strings.Join(kv, ", "), st.FreeBlocks, st.TotalBlocks, st.BlockSize)
+		strings.Join(kv, ", "), st.FreeBlocks, st.TotalBlocks, st.BlockSize, extra)
 }

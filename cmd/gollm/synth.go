@@ -74,17 +74,11 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(fs.Output(), synthHelp)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if *out == "" {
 		return fmt.Errorf("%w: --out FILE is required (see gollm synth -h)", errUsage)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q (see gollm synth -h)", errUsage, fs.Arg(0))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/gollm/gollm/chat"
 	"github.com/gollm/gollm/gguf"
@@ -47,21 +44,16 @@ func runTemplate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(fs.Output(), templateHelp)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	switch {
 	case *model == "":
 		return fmt.Errorf("%w: --model FILE is required (see gollm template -h)", errUsage)
 	case *input == "":
 		return fmt.Errorf("%w: --input REQUEST.json is required (see gollm template -h)", errUsage)
-	case fs.NArg() > 0:
-		return fmt.Errorf("%w: unexpected argument %q (see gollm template -h)", errUsage, fs.Arg(0))
 	}
-	data, err := os.ReadFile(*input)
+	data, err := readInput("input", *input)
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -57,11 +55,8 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(fs.Output(), tokenizeHelp)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	textSet, fileSet := false, false
 	fs.Visit(func(f *flag.Flag) {
@@ -73,12 +68,10 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --model FILE is required (see gollm tokenize -h)", errUsage)
 	case textSet == fileSet:
 		return fmt.Errorf("%w: give exactly one of --text and --file (see gollm tokenize -h)", errUsage)
-	case fs.NArg() > 0:
-		return fmt.Errorf("%w: unexpected argument %q (see gollm tokenize -h)", errUsage, fs.Arg(0))
 	}
 	input := *text
 	if fileSet {
-		data, err := os.ReadFile(*file)
+		data, err := readInput("file", *file)
 		if err != nil {
 			return err
 		}

@@ -6,17 +6,23 @@
 //
 // The tokenizer comes from a vocab-only GGUF (the same file as
 // testdata/vocab/deepseek-r1-qwen3.gguf), embedded gzipped. The model is
-// synthesized on first use and cached in the user's cache directory.
+// synthesized on first use and cached in a directory of the user's own
+// (see PathContext).
 package demo
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/synth"
@@ -49,25 +55,100 @@ func Vocab() ([]byte, error) {
 
 // Path returns the cached demo model's path, synthesizing it first if
 // needed. created reports whether it was made now.
-func Path() (path string, created bool, err error) {
-	dir, err := os.UserCacheDir()
-	if err != nil || dir == "" {
-		dir = os.TempDir()
-	}
-	dir = filepath.Join(dir, "gollm")
-	path = filepath.Join(dir, fmt.Sprintf("demo-v%d-q6k.gguf", Version))
-	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
-		return path, false, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func Path() (path string, created bool, err error) { return PathContext(context.Background()) }
+
+// PathContext is Path, with a synthesis that stops when ctx is done
+// (leaving no partial file behind).
+//
+// The cache directory is the user's own: gollm under os.UserCacheDir
+// ($XDG_CACHE_HOME or $HOME/.cache), or, when neither is set,
+// gollm-<uid> under the temporary directory. It is made with mode 0700
+// and must be a real directory (not a symlink) owned by the user and
+// writable by no one else; the model file in it must be a regular file
+// (not a symlink) owned by the user and writable by no one else.
+// Anything else is refused with an error saying what to remove, since a
+// file planted there would be loaded as the model.
+func PathContext(ctx context.Context) (path string, created bool, err error) {
+	dir, err := CacheDir()
+	if err != nil {
 		return "", false, err
 	}
-	return path, true, Write(path)
+	path = filepath.Join(dir, fmt.Sprintf("demo-v%d-q6k.gguf", Version))
+	switch st, err := os.Lstat(path); {
+	case err == nil:
+		if err := checkOwned(path, st, false); err != nil {
+			return "", false, err
+		}
+		if st.Size() > 0 {
+			return path, false, nil
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", false, fmt.Errorf("demo: %w", err)
+	}
+	return path, true, WriteContext(ctx, path)
 }
 
-// Write synthesizes the demo model into path (atomically: a temporary
-// file renamed into place, so concurrent first runs are safe).
-func Write(path string) error {
+// CacheDir returns the demo model's cache directory, made if needed and
+// checked as PathContext describes.
+func CacheDir() (string, error) {
+	base, err := os.UserCacheDir()
+	name := "gollm"
+	if err != nil || base == "" {
+		// No cache directory of the user's: a directory of the user's
+		// own in the shared temporary directory (never a shared one).
+		base, name = os.TempDir(), fmt.Sprintf("gollm-%d", os.Getuid())
+	}
+	dir := filepath.Join(base, name)
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return "", fmt.Errorf("demo: cache directory: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("demo: cache directory: %w", err)
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return "", fmt.Errorf("demo: cache directory: %w", err)
+	}
+	if err := checkOwned(dir, st, true); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// checkOwned refuses what another user could have put or changed: a
+// symlink, the wrong kind of file, another owner, group or world write
+// permission.
+func checkOwned(path string, st fs.FileInfo, isDir bool) error {
+	kind, want, wrongKind := "file", st.Mode().IsRegular(), "it is not a regular file"
+	if isDir {
+		kind, want, wrongKind = "directory", st.IsDir(), "it is not a directory"
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("demo: refusing the cache %s %s: %s (remove it, or set XDG_CACHE_HOME to a directory of your own)", kind, path, why)
+	}
+	switch {
+	case st.Mode()&fs.ModeSymlink != 0:
+		return refuse("it is a symbolic link")
+	case !want:
+		return refuse(wrongKind)
+	case st.Mode().Perm()&0o022 != 0:
+		return refuse(fmt.Sprintf("others may write to it (mode %v)", st.Mode().Perm()))
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() {
+		return refuse(fmt.Sprintf("it belongs to uid %d, not to you (uid %d)", sys.Uid, os.Getuid()))
+	}
+	return nil
+}
+
+// Write synthesizes the demo model into path.
+func Write(path string) error { return WriteContext(context.Background(), path) }
+
+// WriteContext synthesizes the demo model into path, atomically: into a
+// new temporary file in the same directory (os.CreateTemp: a unique
+// name, mode 0600), renamed into place when complete, so concurrent
+// first runs are safe. The temporary file is removed on any error,
+// including ctx ending (Ctrl-C during the synthesis).
+func WriteContext(ctx context.Context, path string) (err error) {
 	img, err := Vocab()
 	if err != nil {
 		return fmt.Errorf("demo: embedded vocabulary: %w", err)
@@ -76,14 +157,42 @@ func Write(path string) error {
 	if err != nil {
 		return fmt.Errorf("demo: embedded vocabulary: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".demo-*.gguf")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".demo-*.gguf.tmp")
 	if err != nil {
-		return err
+		return fmt.Errorf("demo: %w", err)
 	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	if err := synth.Write(tmp.Name(), Config(), vocab); err != nil {
-		return err
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(ctxWriter{ctx, tmp}, 1<<20)
+	if _, err := synth.WriteTo(bw, Config(), vocab); err != nil {
+		return fmt.Errorf("demo: synthesizing %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("demo: synthesizing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("demo: synthesizing %s: %w", path, err)
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// ctxWriter fails every write once ctx is done, which stops a synthesis
+// at its next write.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }

@@ -1,16 +1,20 @@
-package kvcache
+package cpu
 
 import (
 	"fmt"
 
+	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/tensor"
 )
 
-// HostStorage keeps the pool in Go memory for the CPU backend. For each
-// layer there is one K and one V matrix of (slot, kvDim) where slot =
-// block*BlockSize + offset and kvDim = kvHeads*headDim; a block is a run
-// of BlockSize consecutive slots. Elements are F16 (half bit patterns, the
-// default: half the memory) or F32.
+// HostStorage is the CPU backend's KV pool (what NewKV returns), kept in
+// Go memory. Package kvcache decides which slot holds which position;
+// this type holds the bytes of those slots, in the layout the attention
+// kernels read. For each layer there is one K and one V matrix of (slot,
+// kvDim) where slot = block*BlockSize + offset and kvDim =
+// kvHeads*headDim; a block is a run of BlockSize consecutive slots.
+// Elements are F16 (half bit patterns, the default: half the memory) or
+// F32.
 type HostStorage struct {
 	DType     tensor.DType
 	Layers    int
@@ -21,19 +25,15 @@ type HostStorage struct {
 	K32, V32 [][]float32 // (layer) → (slot, kvDim), when DType is F32
 }
 
-// BytesPerToken is the memory one token takes in the cache:
-// 2 (K and V) × layers × kvDim × element size.
-func BytesPerToken(layers, kvDim int, dt tensor.DType) int {
-	return 2 * layers * kvDim * dt.BlockBytes()
-}
-
-// NewHostStorage allocates room for numBlocks blocks.
+// NewHostStorage allocates room for numBlocks blocks. A bad element type
+// or size is an error wrapping kvcache.ErrBadConfig, as the GPU
+// backend's pool gives.
 func NewHostStorage(dt tensor.DType, layers, kvDim, blockSize, numBlocks int) (*HostStorage, error) {
 	if dt != tensor.F16 && dt != tensor.F32 {
-		return nil, fmt.Errorf("%w: KV element type %s (use f16 or f32)", ErrBadConfig, dt)
+		return nil, fmt.Errorf("%w: KV element type %s (use f16 or f32)", kvcache.ErrBadConfig, dt)
 	}
 	if layers < 0 || kvDim < 1 || blockSize < 1 || numBlocks < 1 {
-		return nil, fmt.Errorf("%w: layers %d, kvDim %d, block size %d, blocks %d", ErrBadConfig, layers, kvDim, blockSize, numBlocks)
+		return nil, fmt.Errorf("%w: layers %d, kvDim %d, block size %d, blocks %d", kvcache.ErrBadConfig, layers, kvDim, blockSize, numBlocks)
 	}
 	h := &HostStorage{DType: dt, Layers: layers, KVDim: kvDim, BlockSize: blockSize}
 	slots := blockSize * numBlocks

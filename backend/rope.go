@@ -1,15 +1,21 @@
-package cpu
+package backend
 
-import (
-	"math"
+import "math"
 
-	"github.com/gollm/gollm/backend"
-)
-
-// RopeAngles writes cos and sin of every rotation pair for one position:
+// Angles writes cos and sin of every rotation pair of r for one position:
 // cs[2k] = cos θ_k · mscale, cs[2k+1] = sin θ_k · mscale (ggml's
-// rope_cache_init and rope_yarn).
-func RopeAngles(cs []float32, pos int, r *backend.Rope) {
+// rope_cache_init and rope_yarn). cs has r.Dims elements.
+//
+// Pair k turns by θ_k = pos · Base^(-2k/Dims), times Scale (linear
+// interpolation). With YaRN (ExtMix 1) the fast-turning pairs keep the
+// unscaled angle, the slow ones take the scaled one, and the pairs
+// between blend the two (the range is set by BetaFast, BetaSlow and
+// OrigCtx); cos and sin are then multiplied by AttnMul·(1 + 0.1·ln(1/Scale)).
+//
+// Every backend builds its rotation table from this one function, so that
+// they all rotate by the same float32 values: the CPU in Go, the GPU on
+// the host before uploading the table.
+func (r *Rope) Angles(cs []float32, pos int) {
 	dims := r.Dims
 	thetaScale := float32(math.Pow(float64(r.Base), -2.0/float64(dims)))
 	lowDim, highDim := yarnCorrDims(dims, r.OrigCtx, r.Base, r.BetaFast, r.BetaSlow)

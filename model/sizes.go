@@ -1,0 +1,163 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/gollm/gollm/gguf"
+	"github.com/gollm/gollm/tensor"
+)
+
+// Sizes is the memory a model's weights take on a backend, in the parts
+// that a layer-by-layer placement moves between devices (see
+// Options.Offload and Sizes.Offload).
+type Sizes struct {
+	Layers     []int64 // (layer) the blk.<i>.* tensors: 7 matrices and 4 norm vectors
+	Embedding  int64   // token_embd.weight, (vocab, embd)
+	Output     int64   // output.weight, (vocab, embd); 0 when Tied
+	OutputNorm int64   // output_norm.weight, (embd)
+	Tied       bool    // no output.weight: the LM head is the embedding table
+}
+
+// MatrixBytes is the memory a backend gives one (rows, cols) weight
+// matrix of type dt, which may differ from the file's bytes when the
+// backend repacks blocks (the CUDA backend pads Q6_K and Q8_0 blocks).
+type MatrixBytes func(dt tensor.DType, rows, cols int) int64
+
+// WeightBytes reports the weight memory of the model in f, part by part,
+// without loading it: it reads only the configuration and the tensor
+// infos, and checks that every tensor Load needs is there with the shape
+// the configuration gives it.
+//
+// A matrix takes matrix(type, rows, cols) bytes, or its bytes in the file
+// when matrix is nil: rows × cols/blockSize × blockBytes (a Q6_K row of
+// 4096 values is 16 blocks of 210 bytes, 3360 bytes). A norm vector of n
+// values takes 4n bytes whatever its type in the file, as Load converts
+// it to float32. So layer i takes, with Embd, QDim = Heads·HeadDim,
+// KVDim = KVHeads·HeadDim and FF from the configuration,
+//
+//	matrix(attn_q: QDim × Embd) + matrix(attn_k, attn_v: KVDim × Embd each)
+//	+ matrix(attn_output: Embd × QDim)
+//	+ matrix(ffn_gate, ffn_up: FF × Embd each) + matrix(ffn_down: Embd × FF)
+//	+ 4·(2·Embd + 2·HeadDim)   (attn_norm, ffn_norm; attn_q_norm, attn_k_norm)
+//
+// and the rest is the embedding and output matrices (Vocab × Embd each)
+// and 4·Embd bytes of output norm.
+func WeightBytes(f *gguf.File, matrix MatrixBytes) (Sizes, error) {
+	cfg, err := ReadConfig(f)
+	if err != nil {
+		return Sizes{}, err
+	}
+	emb, err := f.Tensor("token_embd.weight")
+	if err != nil {
+		return Sizes{}, fmt.Errorf("%w: %w", ErrTensor, err)
+	}
+	if len(emb.Shape) != 2 || emb.Shape[0] != int64(cfg.Embd) || emb.Shape[1] < 1 {
+		return Sizes{}, fmt.Errorf("%w: token_embd.weight has shape %v, want [%d, vocab]", ErrTensor, emb.Shape, cfg.Embd)
+	}
+	vocab := int(emb.Shape[1])
+
+	m := sizer{f: f, matrixBytes: matrix}
+	s := Sizes{Layers: make([]int64, cfg.Layers)}
+	s.Embedding = m.matrix("token_embd.weight", vocab, cfg.Embd)
+	s.OutputNorm = m.vector("output_norm.weight", cfg.Embd)
+	if _, err := f.Tensor("output.weight"); err == nil {
+		s.Output = m.matrix("output.weight", vocab, cfg.Embd)
+	} else {
+		s.Tied = true
+	}
+	for i := range s.Layers {
+		p := fmt.Sprintf("blk.%d.", i)
+		s.Layers[i] = m.vector(p+"attn_norm.weight", cfg.Embd) +
+			m.matrix(p+"attn_q.weight", cfg.QDim, cfg.Embd) +
+			m.matrix(p+"attn_k.weight", cfg.KVDim, cfg.Embd) +
+			m.matrix(p+"attn_v.weight", cfg.KVDim, cfg.Embd) +
+			m.vector(p+"attn_q_norm.weight", cfg.HeadDim) +
+			m.vector(p+"attn_k_norm.weight", cfg.HeadDim) +
+			m.matrix(p+"attn_output.weight", cfg.Embd, cfg.QDim) +
+			m.vector(p+"ffn_norm.weight", cfg.Embd) +
+			m.matrix(p+"ffn_gate.weight", cfg.FF, cfg.Embd) +
+			m.matrix(p+"ffn_up.weight", cfg.FF, cfg.Embd) +
+			m.matrix(p+"ffn_down.weight", cfg.Embd, cfg.FF)
+	}
+	if m.err != nil {
+		return Sizes{}, m.err
+	}
+	return s, nil
+}
+
+// Offload is the weight memory that Load with Options.OffloadLayers = n
+// puts on the offload backend: the last n layers, the output norm and the
+// LM head (output.weight, or a copy of the embedding table when Tied),
+// plus the embedding table itself when every layer goes there (a model
+// entirely on the offload backend looks its tokens up there too, and a
+// tied one uses that one table for both ends). n ≤ 0 offloads nothing.
+func (s Sizes) Offload(n int) int64 {
+	if n <= 0 {
+		return 0
+	}
+	n = min(n, len(s.Layers))
+	w := s.OutputNorm
+	for _, b := range s.Layers[len(s.Layers)-n:] {
+		w += b
+	}
+	switch {
+	case s.Tied:
+		w += s.Embedding
+	case n == len(s.Layers):
+		w += s.Output + s.Embedding
+	default:
+		w += s.Output
+	}
+	return w
+}
+
+// sizer adds up tensor sizes, checking names and shapes as Load's loader
+// does; the first error sticks, so WeightBytes reads as a list.
+type sizer struct {
+	f           *gguf.File
+	matrixBytes MatrixBytes
+	err         error
+}
+
+// info finds a tensor and checks its shape (in the file's order: the
+// columns first).
+func (z *sizer) info(name string, shape ...int) (gguf.Tensor, bool) {
+	if z.err != nil {
+		return gguf.Tensor{}, false
+	}
+	t, err := z.f.Tensor(name)
+	if err != nil {
+		z.err = fmt.Errorf("%w: %w", ErrTensor, err)
+		return t, false
+	}
+	ok := len(t.Shape) == len(shape)
+	for i := 0; ok && i < len(shape); i++ {
+		ok = t.Shape[i] == int64(shape[i])
+	}
+	if !ok {
+		z.err = fmt.Errorf("%w: %s has shape %v, the configuration needs %v", ErrTensor, name, t.Shape, shape)
+		return t, false
+	}
+	return t, true
+}
+
+// matrix is the size of a (rows, cols) weight; in the file its shape is
+// [cols, rows].
+func (z *sizer) matrix(name string, rows, cols int) int64 {
+	t, ok := z.info(name, cols, rows)
+	switch {
+	case !ok:
+		return 0
+	case z.matrixBytes == nil:
+		return t.Size
+	}
+	return z.matrixBytes(t.Type, rows, cols)
+}
+
+// vector is the size of a norm weight of n values held as float32.
+func (z *sizer) vector(name string, n int) int64 {
+	if _, ok := z.info(name, n); !ok {
+		return 0
+	}
+	return 4 * int64(n)
+}
