@@ -2,7 +2,9 @@ package chat
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,7 @@ import (
 // are errors like any other.) The limits are small so that each input
 // takes little time.
 //
-//	go test -run '^$' -fuzz=FuzzRender -fuzztime=10m -parallel=1 ./chat
+//	go test -run '^$' -fuzz=FuzzRender -fuzztime=10m -timeout=0 ./chat
 func FuzzRender(f *testing.F) {
 	for _, file := range []string{"qwen3.jinja", "deepseek-r1-0528-qwen3-8b.jinja"} {
 		source, err := os.ReadFile(testdata.Path("templates", file))
@@ -59,8 +61,17 @@ func FuzzRender(f *testing.F) {
 		Tools:               []any{Object{{"type", "function"}, {"function", Object{{"name", "get_weather"}, {"parameters", Object{{"type", "object"}}}}}}},
 		Extra:               map[string]any{"enable_thinking": false, "x": 7},
 	}
+	const hangAfter = 10 * time.Second // a hundred times Limits.Time
 	limits := Limits{Time: 100 * time.Millisecond, Depth: 64, Iterations: 10_000, Output: 64 << 10, Memory: 4 << 20}
 	f.Fuzz(func(t *testing.T, source string) {
+		// A source that runs on would only stall the fuzzer's worker;
+		// this makes it a crash, with every goroutine's stack, that the
+		// fuzzer records as a failing input.
+		watchdog := time.AfterFunc(hangAfter, func() {
+			buf := make([]byte, 1<<20)
+			panic(fmt.Sprintf("one source took more than %v:\n%s", hangAfter, buf[:runtime.Stack(buf, true)]))
+		})
+		defer watchdog.Stop()
 		tpl, err := NewTemplate(source, "<s>", "</s>")
 		if err != nil {
 			if !errors.Is(err, ErrSyntax) {
