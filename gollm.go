@@ -189,15 +189,17 @@ func (m *Model) Config() model.Config { return m.net.Config }
 // Tokenizer returns the model's tokenizer.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
 
-// Template returns the chat template (ErrNoTemplate when the file has none).
+// Template returns the chat template: ErrNoTemplate when the file has
+// none, and the template's error when it has one that does not parse
+// (the model still loads: raw prompts, logits and tokenizing work).
 func (m *Model) Template() (*chat.Template, error) {
-	if m.tmpl == nil {
-		if m.tmplE != nil {
-			return nil, fmt.Errorf("%w: %w", ErrNoTemplate, m.tmplE)
-		}
+	switch {
+	case m.tmpl != nil:
+		return m.tmpl, nil
+	case m.tmplE == nil || errors.Is(m.tmplE, chat.ErrNoTemplate):
 		return nil, ErrNoTemplate
 	}
-	return m.tmpl, nil
+	return nil, fmt.Errorf("gollm: the model's chat template cannot be used: %w", m.tmplE)
 }
 
 // Backend describes where the model runs.

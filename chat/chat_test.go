@@ -129,6 +129,8 @@ func TestTemplateErrors(t *testing.T) {
 		{`{{ v | tojson(indent='x') }}`, ErrRender, "indent"},
 		{`{{ v | tojson(color=1) }}`, ErrRender, "unexpected or repeated argument"},
 		{`{{ v | tojson(1, 2, 3, 4, 5) }}`, ErrRender, "at most 4"},
+		// gonja's own errors in one line: the innermost statement's line and the cause.
+		{"{% if 1 %}\n{% if 1 %}{{ v.nope() }}{% endif %}{% endif %}", ErrRender, "chat: template error: line 2: invalid call to method 'nope'"},
 	} {
 		_, err := render(t, c.src, map[string]any{"v": 1})
 		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {

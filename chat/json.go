@@ -135,12 +135,23 @@ type jsonOptions struct {
 	itemSep     string
 	keySep      string
 	sortKeys    bool
+	limit       int // the most bytes to write (Limits.Output)
+}
+
+// errLong stops tojson once its text passes o.limit: a list holding
+// one value many times, or a large indent, can print far more than its
+// size in memory.
+func (o *jsonOptions) errLong() error {
+	return limitError("tojson: the JSON text passes Limits.Output (%s)", bytesText(o.limit))
 }
 
 // writePyJSON writes v as Python's json.dumps(v, ...) would.
 func writePyJSON(b *strings.Builder, v *exec.Value, o *jsonOptions, depth int) error {
 	if depth > 100 {
 		return fmt.Errorf("tojson: nesting deeper than 100 levels")
+	}
+	if b.Len() > o.limit {
+		return o.errLong()
 	}
 	v = unwrap(v)
 	if v.IsNil() {
@@ -203,12 +214,16 @@ func writePyJSON(b *strings.Builder, v *exec.Value, o *jsonOptions, depth int) e
 			if i > 0 {
 				b.WriteString(o.itemSep)
 			}
-			newline(b, o, depth+1)
+			if err := newline(b, o, depth+1); err != nil {
+				return err
+			}
 			if err := writePyJSON(b, exec.ToValue(rv.Index(i)), o, depth+1); err != nil {
 				return err
 			}
 		}
-		newline(b, o, depth)
+		if err := newline(b, o, depth); err != nil {
+			return err
+		}
 		b.WriteByte(']')
 	case reflect.Map:
 		// A map made inside the template (namespace(), a Go map passed in):
@@ -252,23 +267,31 @@ func writeObject(b *strings.Builder, keys []string, vals []*exec.Value, o *jsonO
 		if n > 0 {
 			b.WriteString(o.itemSep)
 		}
-		newline(b, o, depth+1)
+		if err := newline(b, o, depth+1); err != nil {
+			return err
+		}
 		writePyString(b, keys[i], o.ensureASCII)
 		b.WriteString(o.keySep)
 		if err := writePyJSON(b, vals[i], o, depth+1); err != nil {
 			return err
 		}
 	}
-	newline(b, o, depth)
+	if err := newline(b, o, depth); err != nil {
+		return err
+	}
 	b.WriteByte('}')
 	return nil
 }
 
-func newline(b *strings.Builder, o *jsonOptions, depth int) {
+func newline(b *strings.Builder, o *jsonOptions, depth int) error {
 	if o.indent >= 0 {
+		if b.Len()+1+mulSat(o.indent, depth) > o.limit {
+			return o.errLong()
+		}
 		b.WriteByte('\n')
 		b.WriteString(strings.Repeat(" ", o.indent*depth))
 	}
+	return nil
 }
 
 // pyJSONKey converts a dict key as json.dumps does: strings as they are,

@@ -2,12 +2,13 @@ package chat
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
 
-	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/parser"
@@ -24,42 +25,77 @@ import (
 //     and raises TypeError for anything else ("can only concatenate str
 //     (not "dict") to str"). gonja concatenates the string forms whenever
 //     either side is a string, so a template that passes a dict where it
-//     expects a string renders garbage instead of failing. After parsing,
-//     every `+` in the template is rewritten into the filter __py_add__,
-//     which implements Python's rules (rewritePlus below).
+//     expects a string renders garbage instead of failing.
+//   - `a * b`: Python repeats a string or list by an int on either side;
+//     gonja only when the string is on the left, and makes 0 otherwise.
+//   - `a / b`, `a // b`, `a % b`: Python raises ZeroDivisionError for a
+//     zero divisor, floors `//` and gives `%` the divisor's sign. gonja
+//     makes +Inf, MinInt64, or panics; it truncates towards zero.
 //   - tojson: Hugging Face's is json.dumps(x, ensure_ascii=False): ", " and
 //     ": " separators, non-ASCII kept, keys in insertion order. gonja's is Go's
 //     encoding/json. Replaced by filterToJSON.
 //   - raise_exception(msg): a function Hugging Face adds; here it fails the
 //     render with ErrRaised.
 //
-// The `+` rewrite needs to reach every expression of the template. gonja's
-// own {% set %} keeps its expression in unexported fields, so this package
-// registers its own `set` (setStatement), with the same syntax and meaning.
-// Expressions inside {% with %} and {% filter %} blocks are out of reach and
-// keep gonja's `+`; no chat template we know uses those blocks.
+// After parsing, the rewriter (sandbox.go) turns each operator into one of
+// the filters below (`a | __py_add__(b)`), which also keep what they build
+// within the render's limits; `~` keeps gonja's meaning and gains the
+// limits. It reaches every expression because this package parses the
+// statements whose parts gonja keeps unexported ({% set %}, {% with %},
+// {% filter %}) itself.
 
-const pyAddFilter = "__py_add__"
+// The filters the rewriter turns operators and literals into.
+const (
+	pyAddFilter   = "__py_add__"
+	pyValueFilter = "__py_value__" // checks a list, tuple or dict literal
+)
+
+var pyOperators = map[tokens.Type]string{
+	tokens.Addition:      pyAddFilter,
+	tokens.Multiply:      "__py_mul__",
+	tokens.Division:      "__py_truediv__",
+	tokens.FloorDivision: "__py_floordiv__",
+	tokens.Modulo:        "__py_mod__",
+	tokens.Tilde:         "__py_concat__",
+}
+
+// stateFilter is a filter bound, per render, to the render's state (see
+// renderState.filterSet).
+type stateFilter func(s *renderState, e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value
+
+// pyFilters are this package's filters: Python's operators and tojson.
+var pyFilters = map[string]stateFilter{
+	pyAddFilter:       filterPyAdd,
+	"__py_mul__":      filterPyMul,
+	"__py_truediv__":  filterPyTrueDiv,
+	"__py_floordiv__": filterPyFloorDiv,
+	"__py_mod__":      filterPyMod,
+	"__py_concat__":   filterConcat,
+	pyValueFilter:     filterLiteral,
+	"tojson":          filterToJSON,
+}
 
 // Errors raised inside gonja come back wrapped in several layers of its
 // messages, some flattened to text. So that Render can return the error
-// itself, the functions here also record the first one in a renderErrors
-// passed to the template as a hidden variable.
-const errorsVar = "__chat_render_errors__"
-
-type renderErrors struct{ first error }
+// itself, the functions here record the first one in the render's state
+// (renderState.fail).
 
 // fail records err for the render that is running and returns it as an
 // error value, which stops the template.
 func fail(e *exec.Evaluator, err error) *exec.Value {
-	if e != nil {
-		if v, ok := e.Environment.Context.Get(errorsVar); ok {
-			if rec, ok := v.(*renderErrors); ok && rec.first == nil {
-				rec.first = err
-			}
-		}
+	if s := evaluatorState(e); s != nil {
+		err = s.fail(err)
 	}
 	return exec.AsValue(err)
+}
+
+// raise records err for the render s and returns it as an error value.
+func (s *renderState) raise(err error) *exec.Value { return exec.AsValue(s.fail(err)) }
+
+// pyError is Python's exception kind (TypeError, ZeroDivisionError) with
+// its message.
+func pyError(kind, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: "+format, append([]any{ErrRender, kind}, args...)...)
 }
 
 // pyTypeName returns the Python type name of a value, for error messages.
@@ -86,40 +122,72 @@ func pyTypeName(v *exec.Value) string {
 	return v.Val.Type().String()
 }
 
+// pyNumber is a Python number: an int (bools are ints) or a float.
+type pyNumber struct {
+	i       int
+	f       float64
+	isFloat bool
+}
+
+// asNumber returns v as a Python number, if it is one.
+func asNumber(v *exec.Value) (pyNumber, bool) {
+	switch {
+	case v.IsBool():
+		if v.Bool() {
+			return pyNumber{i: 1}, true
+		}
+		return pyNumber{}, true
+	case v.IsInteger():
+		return pyNumber{i: v.Integer()}, true
+	case v.IsFloat():
+		return pyNumber{f: v.Float(), isFloat: true}, true
+	}
+	return pyNumber{}, false
+}
+
+func (n pyNumber) float() float64 {
+	if n.isFloat {
+		return n.f
+	}
+	return float64(n.i)
+}
+
+// operands returns the two sides of a binary operator filter.
+func operands(s *renderState, op string, in *exec.Value, params *exec.VarArgs) (left, right *exec.Value, err *exec.Value) {
+	if len(params.Args) != 1 {
+		return nil, nil, s.raise(fmt.Errorf("%w: %s takes exactly one argument", ErrRender, op))
+	}
+	return unwrap(in), unwrap(params.Args[0]), nil
+}
+
 // filterPyAdd is `in + params.Args[0]` with Python's rules.
-func filterPyAdd(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+func filterPyAdd(s *renderState, _ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
 	if in.IsError() {
 		return in
 	}
-	if len(params.Args) != 1 {
-		return fail(e, fmt.Errorf("%w: __py_add__ takes exactly one argument", ErrRender))
+	left, right, bad := operands(s, "+", in, params)
+	if bad != nil {
+		return bad
 	}
-	left, right := unwrap(in), unwrap(params.Args[0])
 	lt, rt := pyTypeName(left), pyTypeName(right)
-	isNum := func(t string) bool { return t == "int" || t == "float" || t == "bool" }
-	asInt := func(v *exec.Value) int {
-		if v.IsBool() {
-			if v.Bool() {
-				return 1
-			}
-			return 0
-		}
-		return v.Integer()
-	}
-	asFloat := func(v *exec.Value) float64 {
-		if v.IsFloat() {
-			return v.Float()
-		}
-		return float64(asInt(v))
-	}
+	ln, lok := asNumber(left)
+	rn, rok := asNumber(right)
 	switch {
-	case isNum(lt) && isNum(rt):
-		if lt == "float" || rt == "float" {
-			return exec.AsValue(asFloat(left) + asFloat(right))
+	case lok && rok:
+		if ln.isFloat || rn.isFloat {
+			return exec.AsValue(ln.float() + rn.float())
 		}
-		return exec.AsValue(asInt(left) + asInt(right))
+		return exec.AsValue(ln.i + rn.i)
 	case lt == "str" && rt == "str":
-		return exec.AsValue(left.String() + right.String())
+		a, b := left.String(), right.String()
+		if err := s.allow("+", len(a)+len(b)); err != nil {
+			return s.raise(err)
+		}
+		out := exec.AsValue(a + b)
+		if err := s.built("+", out); err != nil {
+			return s.raise(err)
+		}
+		return out
 	case lt == "list" && rt == "list":
 		out := make([]any, 0, left.Len()+right.Len())
 		for _, v := range []*exec.Value{left, right} {
@@ -128,16 +196,227 @@ func filterPyAdd(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.
 				out = append(out, rv.Index(i).Interface())
 			}
 		}
-		return exec.AsValue(out)
+		value := exec.AsValue(out)
+		if err := s.built("+", value); err != nil {
+			return s.raise(err)
+		}
+		return value
 	case lt == "str" || lt == "list":
-		return fail(e, fmt.Errorf("%w: can only concatenate %s (not %q) to %s", ErrRender, lt, rt, lt))
+		return s.raise(pyError("TypeError", "can only concatenate %s (not %q) to %s", lt, rt, lt))
 	}
-	return fail(e, fmt.Errorf("%w: unsupported operand type(s) for +: '%s' and '%s'", ErrRender, lt, rt))
+	return s.raise(pyError("TypeError", "unsupported operand type(s) for +: '%s' and '%s'", lt, rt))
+}
+
+// filterPyMul is `in * params.Args[0]` with Python's rules: numbers
+// multiply, and a string or list times an int (on either side) repeats.
+func filterPyMul(s *renderState, _ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	left, right, bad := operands(s, "*", in, params)
+	if bad != nil {
+		return bad
+	}
+	isSeq := func(v *exec.Value) bool { return v.IsString() || v.IsList() }
+	ln, lok := asNumber(left)
+	rn, rok := asNumber(right)
+	switch {
+	case lok && rok:
+		if ln.isFloat || rn.isFloat {
+			return exec.AsValue(ln.float() * rn.float())
+		}
+		return exec.AsValue(ln.i * rn.i)
+	case isSeq(left) && rok && !rn.isFloat:
+		return repeat(s, left, rn.i)
+	case isSeq(right) && lok && !ln.isFloat:
+		return repeat(s, right, ln.i)
+	case isSeq(left):
+		return s.raise(pyError("TypeError", "can't multiply sequence by non-int of type '%s'", pyTypeName(right)))
+	case isSeq(right):
+		return s.raise(pyError("TypeError", "can't multiply sequence by non-int of type '%s'", pyTypeName(left)))
+	}
+	return s.raise(pyError("TypeError", "unsupported operand type(s) for *: '%s' and '%s'", pyTypeName(left), pyTypeName(right)))
+}
+
+// repeat is seq * n, refused before it is built when it would print
+// longer than Limits.Output.
+func repeat(s *renderState, seq *exec.Value, n int) *exec.Value {
+	n = max(n, 0)
+	if seq.IsString() {
+		str := seq.String()
+		if err := s.allow("*", mulSat(len(str), n)); err != nil {
+			return s.raise(err)
+		}
+		out := exec.AsValue(strings.Repeat(str, n))
+		if err := s.built("*", out); err != nil {
+			return s.raise(err)
+		}
+		return out
+	}
+	size, err := s.measure(seq)
+	if err == nil {
+		err = s.allow("*", mulSat(size, n))
+	}
+	if err != nil {
+		return s.raise(err)
+	}
+	rv := reflect.Indirect(seq.Val)
+	out := make([]any, 0, rv.Len()*n)
+	for range n {
+		for i := range rv.Len() {
+			out = append(out, rv.Index(i).Interface())
+		}
+	}
+	value := exec.AsValue(out)
+	if err := s.built("*", value); err != nil {
+		return s.raise(err)
+	}
+	return value
+}
+
+// mulSat is a*b for non-negative a and b, or the largest int when that
+// overflows.
+func mulSat(a, b int) int {
+	if a != 0 && b > math.MaxInt/a {
+		return math.MaxInt
+	}
+	return a * b
+}
+
+// numbers returns the two sides of an arithmetic operator, or Python's
+// TypeError when one is not a number.
+func numbers(s *renderState, op string, in *exec.Value, params *exec.VarArgs) (a, b pyNumber, bad *exec.Value) {
+	left, right, bad := operands(s, op, in, params)
+	if bad != nil {
+		return a, b, bad
+	}
+	a, aok := asNumber(left)
+	b, bok := asNumber(right)
+	if !aok || !bok {
+		if op == "%" && left.IsString() {
+			return a, b, s.raise(pyError("TypeError", "printf-style formatting with '%%' is not supported; use the format filter"))
+		}
+		return a, b, s.raise(pyError("TypeError", "unsupported operand type(s) for %s: '%s' and '%s'", op, pyTypeName(left), pyTypeName(right)))
+	}
+	return a, b, nil
+}
+
+// filterPyTrueDiv is Python's `/`: always a float.
+func filterPyTrueDiv(s *renderState, _ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	a, b, bad := numbers(s, "/", in, params)
+	if bad != nil {
+		return bad
+	}
+	if b.float() == 0 {
+		if a.isFloat || b.isFloat {
+			return s.raise(pyError("ZeroDivisionError", "float division by zero"))
+		}
+		return s.raise(pyError("ZeroDivisionError", "division by zero"))
+	}
+	return exec.AsValue(a.float() / b.float())
+}
+
+// filterPyFloorDiv is Python's `//`: rounded down, an int for two ints.
+func filterPyFloorDiv(s *renderState, _ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	a, b, bad := numbers(s, "//", in, params)
+	if bad != nil {
+		return bad
+	}
+	if a.isFloat || b.isFloat {
+		if b.float() == 0 {
+			return s.raise(pyError("ZeroDivisionError", "float floor division by zero"))
+		}
+		return exec.AsValue(math.Floor(a.float() / b.float()))
+	}
+	if b.i == 0 {
+		return s.raise(pyError("ZeroDivisionError", "integer division or modulo by zero"))
+	}
+	q := a.i / b.i // truncated towards zero; Python floors
+	if a.i%b.i != 0 && (a.i < 0) != (b.i < 0) {
+		q--
+	}
+	return exec.AsValue(q)
+}
+
+// filterPyMod is Python's `%` on numbers: the remainder has the divisor's
+// sign. (On a string it is printf-style formatting, which is refused.)
+func filterPyMod(s *renderState, _ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	a, b, bad := numbers(s, "%", in, params)
+	if bad != nil {
+		return bad
+	}
+	if a.isFloat || b.isFloat {
+		if b.float() == 0 {
+			return s.raise(pyError("ZeroDivisionError", "float modulo"))
+		}
+		r := math.Mod(a.float(), b.float())
+		if r != 0 && (r < 0) != (b.float() < 0) {
+			r += b.float()
+		}
+		return exec.AsValue(r)
+	}
+	if b.i == 0 {
+		return s.raise(pyError("ZeroDivisionError", "integer modulo by zero"))
+	}
+	r := a.i % b.i
+	if r != 0 && (r < 0) != (b.i < 0) {
+		r += b.i
+	}
+	return exec.AsValue(r)
+}
+
+// filterConcat is `~`, as gonja has it (the string forms, joined), within
+// Limits.Output.
+func filterConcat(s *renderState, _ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	if len(params.Args) != 1 {
+		return s.raise(fmt.Errorf("%w: ~ takes exactly one argument", ErrRender))
+	}
+	a, err := s.printedLen(in)
+	if err != nil {
+		return s.raise(err)
+	}
+	b, err := s.printedLen(params.Args[0])
+	if err != nil {
+		return s.raise(err)
+	}
+	if err := s.allow("~", a+b); err != nil {
+		return s.raise(err)
+	}
+	out := exec.AsValue(in.String() + params.Args[0].String())
+	if err := s.built("~", out); err != nil {
+		return s.raise(err)
+	}
+	return out
+}
+
+// filterLiteral checks a list, tuple or dict written in the template once
+// it is built: it may hold values that are large already, each time it
+// runs, as in {% set x = [x, x] %} in a loop.
+func filterLiteral(s *renderState, _ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	if err := s.built("a literal", in); err != nil {
+		return s.raise(err)
+	}
+	return in
 }
 
 // filterToJSON is Hugging Face's tojson: json.dumps(x, ensure_ascii=False,
 // indent=None, separators=None, sort_keys=False).
-func filterToJSON(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+func filterToJSON(s *renderState, _ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
 	if in.IsError() {
 		return in
 	}
@@ -145,7 +424,7 @@ func filterToJSON(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	// separators=None, sort_keys=False); arguments by position or name.
 	names := []string{"ensure_ascii", "indent", "separators", "sort_keys"}
 	if len(params.Args) > len(names) {
-		return fail(e, fmt.Errorf("%w: tojson takes at most %d arguments", ErrRender, len(names)))
+		return s.raise(fmt.Errorf("%w: tojson takes at most %d arguments", ErrRender, len(names)))
 	}
 	args := map[string]*exec.Value{}
 	for i, v := range params.Args {
@@ -153,11 +432,11 @@ func filterToJSON(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	}
 	for name, v := range params.KwArgs {
 		if _, dup := args[name]; dup || !slices.Contains(names, name) {
-			return fail(e, fmt.Errorf("%w: tojson: unexpected or repeated argument %q", ErrRender, name))
+			return s.raise(fmt.Errorf("%w: tojson: unexpected or repeated argument %q", ErrRender, name))
 		}
 		args[name] = v
 	}
-	o := jsonOptions{indent: -1}
+	o := jsonOptions{indent: -1, limit: s.limits.Output}
 	var separators *exec.Value
 	for name, v := range args {
 		v = unwrap(v)
@@ -168,14 +447,14 @@ func filterToJSON(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 			o.sortKeys = v.IsTrue()
 		case "indent":
 			if !v.IsNil() && !v.IsInteger() {
-				return fail(e, fmt.Errorf("%w: tojson: indent must be an integer", ErrRender))
+				return s.raise(fmt.Errorf("%w: tojson: indent must be an integer", ErrRender))
 			}
 			if v.IsInteger() {
 				o.indent = max(v.Integer(), 0)
 			}
 		case "separators":
 			if !v.IsNil() && (!v.IsList() || v.Len() != 2) {
-				return fail(e, fmt.Errorf("%w: tojson: separators must be a pair of strings", ErrRender))
+				return s.raise(fmt.Errorf("%w: tojson: separators must be a pair of strings", ErrRender))
 			}
 			separators = v
 		}
@@ -191,9 +470,16 @@ func filterToJSON(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	}
 	var b strings.Builder
 	if err := writePyJSON(&b, in, &o, 0); err != nil {
-		return fail(e, fmt.Errorf("%w: %w", ErrRender, err))
+		if !errors.Is(err, ErrLimit) {
+			err = fmt.Errorf("%w: %w", ErrRender, err)
+		}
+		return s.raise(err)
 	}
-	return exec.AsSafeValue(b.String())
+	out := exec.AsSafeValue(b.String())
+	if err := s.built("tojson", out); err != nil {
+		return s.raise(err)
+	}
+	return out
 }
 
 // raiseException is the template function raise_exception(message).
@@ -203,135 +489,6 @@ func raiseException(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 		msg = params.Args[0].String()
 	}
 	return fail(e, fmt.Errorf("%w: %s", ErrRaised, msg))
-}
-
-// rewritePlus replaces every `a + b` below n by `a | __py_add__(b)`.
-func rewritePlus(n nodes.Node) {
-	switch n := n.(type) {
-	case *nodes.Template:
-		for _, c := range n.Nodes {
-			rewritePlus(c)
-		}
-		for _, m := range n.Macros {
-			rewriteMacro(m)
-		}
-	case *nodes.Wrapper:
-		if n != nil {
-			for _, c := range n.Nodes {
-				rewritePlus(c)
-			}
-		}
-	case *nodes.Output:
-		n.Expression = rewriteExpr(n.Expression)
-		n.Condition = rewriteExpr(n.Condition)
-		n.Alternative = rewriteExpr(n.Alternative)
-	case *nodes.ControlStructureBlock:
-		switch cs := n.ControlStructure.(type) {
-		case *controlStructures.IfControlStructure:
-			for i := range cs.Conditions {
-				cs.Conditions[i] = rewriteExpr(cs.Conditions[i])
-			}
-			for _, w := range cs.Wrappers {
-				rewritePlus(w)
-			}
-		case *controlStructures.ForControlStructure:
-			cs.ObjectEvaluator = rewriteExpr(cs.ObjectEvaluator)
-			cs.IfCondition = rewriteExpr(cs.IfCondition)
-			rewritePlus(cs.BodyWrapper)
-			rewritePlus(cs.EmptyWrapper)
-		case *setStatement:
-			cs.target = rewriteExpr(cs.target)
-			cs.expression = rewriteExpr(cs.expression)
-			cs.condition = rewriteExpr(cs.condition)
-			cs.alternative = rewriteExpr(cs.alternative)
-			rewritePlus(cs.body)
-		case *controlStructures.MacroControlStructure:
-			rewriteMacro(cs.Macro)
-		case *controlStructures.CallControlStructure:
-			cs.Call = rewriteExpr(cs.Call).(*nodes.Call)
-			rewritePlus(cs.Body)
-		case *controlStructures.DoControlStructure:
-			cs.Expression = rewriteExpr(cs.Expression)
-		case *generationBlock:
-			rewritePlus(cs.body)
-		}
-	}
-}
-
-func rewriteMacro(m *nodes.Macro) {
-	if m == nil {
-		return
-	}
-	for _, p := range m.Kwargs {
-		p.Value = rewriteExpr(p.Value)
-	}
-	rewritePlus(m.Wrapper)
-}
-
-func rewriteExprs(list []nodes.Expression) {
-	for i := range list {
-		list[i] = rewriteExpr(list[i])
-	}
-}
-
-func rewriteKwargs(m map[string]nodes.Expression) {
-	for k, v := range m {
-		m[k] = rewriteExpr(v)
-	}
-}
-
-// rewriteExpr returns e with every addition inside it rewritten.
-func rewriteExpr(e nodes.Expression) nodes.Expression {
-	switch n := e.(type) {
-	case *nodes.BinaryExpression:
-		n.Left, n.Right = rewriteExpr(n.Left), rewriteExpr(n.Right)
-		if n.Operator != nil && n.Operator.Token != nil && n.Operator.Token.Type == tokens.Addition {
-			return &nodes.FilteredExpression{
-				Expression: n.Left,
-				Filters:    []*nodes.FilterCall{{Token: n.Operator.Token, Name: pyAddFilter, Args: []nodes.Expression{n.Right}}},
-			}
-		}
-	case *nodes.FilteredExpression:
-		n.Expression = rewriteExpr(n.Expression)
-		for _, f := range n.Filters {
-			rewriteExprs(f.Args)
-			rewriteKwargs(f.Kwargs)
-		}
-	case *nodes.TestExpression:
-		n.Expression = rewriteExpr(n.Expression)
-		if n.Test != nil {
-			rewriteExprs(n.Test.Args)
-			rewriteKwargs(n.Test.Kwargs)
-		}
-	case *nodes.Call:
-		n.Func = rewriteExpr(n.Func)
-		rewriteExprs(n.Args)
-		rewriteKwargs(n.Kwargs)
-	case *nodes.GetItem:
-		n.Node, n.Arg = rewriteExpr(n.Node), rewriteExpr(n.Arg)
-	case *nodes.GetSlice:
-		n.Node, n.Start, n.End, n.Step = rewriteExpr(n.Node), rewriteExpr(n.Start), rewriteExpr(n.End), rewriteExpr(n.Step)
-	case *nodes.GetAttribute:
-		n.Node = rewriteExpr(n.Node)
-	case *nodes.Negation:
-		n.Term = rewriteExpr(n.Term)
-	case *nodes.UnaryExpression:
-		n.Term = rewriteExpr(n.Term)
-	case *nodes.List:
-		rewriteExprs(n.Val)
-	case *nodes.Tuple:
-		rewriteExprs(n.Val)
-	case *nodes.Dict:
-		for _, p := range n.Pairs {
-			p.Key, p.Value = rewriteExpr(p.Key), rewriteExpr(p.Value)
-		}
-	case *nodes.Variable:
-		for _, p := range n.Parts {
-			rewriteExprs(p.Args)
-			rewriteKwargs(p.Kwargs)
-		}
-	}
-	return e
 }
 
 // setStatement is {% set %}: `set x = expr`, `set ns.attr = expr`,
@@ -435,6 +592,7 @@ func (s *setStatement) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock)
 		if err := obj.Set(exec.AsValue(t.Attribute), value.Interface()); err != nil {
 			return fmt.Errorf("set %s: %w", t, err)
 		}
+		return checkContainer(r, obj)
 	case *nodes.GetItem:
 		obj := r.Eval(t.Node)
 		if obj.IsError() {
@@ -447,6 +605,22 @@ func (s *setStatement) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock)
 		if err := obj.Set(key, value.Interface()); err != nil {
 			return fmt.Errorf("set %s: %w", t, err)
 		}
+		return checkContainer(r, obj)
+	}
+	return nil
+}
+
+// checkContainer checks a dict or namespace after {% set %} put a value
+// in it: that is how a template could make a value hold itself, which
+// would print forever ({% set ns.x = ns %}), or make one larger than
+// Limits.Output by doubling it in a loop.
+func checkContainer(r *exec.Renderer, obj *exec.Value) error {
+	s := stateOf(r)
+	if s == nil {
+		return errNoState
+	}
+	if _, err := s.measure(obj); err != nil {
+		return s.fail(err)
 	}
 	return nil
 }

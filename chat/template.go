@@ -15,6 +15,7 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/config"
@@ -85,39 +87,53 @@ type RenderOptions struct {
 	Extra map[string]any
 }
 
-// Template is a parsed chat template. It is safe for concurrent use.
+// Template is a parsed chat template. It is safe for concurrent use: renders
+// share the parsed tree, which they only read, and nothing else.
 type Template struct {
 	source   string
 	bos, eos string
-	mu       sync.Mutex // gonja templates are not documented as reentrant
 	tpl      *exec.Template
+	cfg      *config.Config
+	loader   loaders.Loader
+	depth    int // how deeply the template nests (see Limits.Depth)
+	limits   Limits
 }
 
-// environment is Hugging Face's template environment in gonja terms.
+// environment is Hugging Face's template environment in gonja terms, less
+// what each render binds to its own limits (filters, methods, and the
+// functions in renderState.functions; see Render).
 var environment = sync.OnceValue(func() *exec.Environment {
-	filters := exec.NewFilterSet(map[string]exec.FilterFunction{})
-	filters.Update(builtins.Filters)
-	mustOK(filters.Replace("tojson", filterToJSON))
-	mustOK(filters.Register(pyAddFilter, filterPyAdd))
-
 	statements := exec.NewControlStructureSet(map[string]parser.ControlStructureParser{})
-	statements.Update(builtins.ControlStructures)
-	mustOK(statements.Replace("set", parseSet))
+	for _, name := range []string{"autoescape", "block", "break", "call", "continue", "do", "for", "if", "macro", "raw"} {
+		p, ok := builtins.ControlStructures.Get(name)
+		if !ok {
+			panic("chat: gonja has no statement " + name)
+		}
+		mustOK(statements.Register(name, p))
+	}
+	mustOK(statements.Register("set", parseSet))
 	mustOK(statements.Register("generation", parseGeneration))
+	mustOK(statements.Register("with", parseWith))
+	mustOK(statements.Register("filter", parseFilterBlock))
+	for _, name := range []string{"include", "import", "from", "extends"} {
+		mustOK(statements.Register(name, noLoaderParser(name)))
+	}
+	// Not "trans": Hugging Face's Jinja has no i18n extension.
 
-	ctx := exec.EmptyContext().
-		Update(builtins.GlobalFunctions).
-		Update(builtins.GlobalVariables).
-		Update(exec.NewContext(map[string]any{
-			"raise_exception": raiseException,
-			"strftime_now":    strftimeNow,
-		}))
+	functions := map[string]any{
+		"raise_exception": raiseException,
+		"strftime_now":    strftimeNow,
+	}
+	for _, name := range []string{"cycler", "joiner"} {
+		functions[name], _ = builtins.GlobalFunctions.Get(name)
+	}
+	// Not gonja's global variable "gonja": a map shared by every render,
+	// which a template could change ({% set gonja.x = 1 %}) under the
+	// others. Not its gettext functions, which Hugging Face lacks.
 	return &exec.Environment{
-		Context:           ctx,
-		Filters:           filters,
+		Context:           exec.NewContext(functions),
 		Tests:             builtins.Tests,
 		ControlStructures: statements,
-		Methods:           builtins.Methods,
 	}
 })
 
@@ -129,11 +145,17 @@ func mustOK(err error) {
 
 // NewTemplate parses a chat template. bos and eos are the texts of the
 // model's BOS and EOS tokens, available to the template as bos_token and
-// eos_token.
+// eos_token. Its renders are bounded by DefaultLimits; see WithLimits.
 func NewTemplate(source, bos, eos string) (*Template, error) {
 	cfg := config.New()
 	cfg.TrimBlocks = true      // drop the first newline after a block tag
 	cfg.LeftStripBlocks = true // strip spaces before a block tag on its line
+	if len(source) > maxSource {
+		return nil, fmt.Errorf("%w: the template is %d bytes, more than the %s a chat template may have", ErrSyntax, len(source), bytesText(maxSource))
+	}
+	if n := sourceNesting(source, cfg); n > MaxDepth {
+		return nil, fmt.Errorf("%w: brackets and blocks nest %d levels deep, more than %d (MaxDepth)", ErrSyntax, n, MaxDepth)
+	}
 	const name = "/chat_template.jinja"
 	loader, err := loaders.NewMemoryLoader(map[string]string{name: source})
 	if err != nil {
@@ -143,8 +165,12 @@ func NewTemplate(source, bos, eos string) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	rewritePlus(tpl.Root())
-	return &Template{source: source, bos: bos, eos: eos, tpl: tpl}, nil
+	var w rewriter
+	if err := rewrite(&w, tpl); err != nil {
+		return nil, err
+	}
+	return &Template{source: source, bos: bos, eos: eos, tpl: tpl, cfg: cfg, loader: loader,
+		depth: w.deepest, limits: DefaultLimits()}, nil
 }
 
 // parseTemplate parses, turning a parser panic into an error.
@@ -165,6 +191,28 @@ func parseTemplate(name string, cfg *config.Config, loader loaders.Loader) (tpl 
 	}
 	return tpl, nil
 }
+
+// rewrite runs the rewriter on tpl, turning a panic into an error.
+func rewrite(w *rewriter, tpl *exec.Template) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrSyntax, r)
+		}
+	}()
+	w.template(tpl.Root())
+	return w.err
+}
+
+// WithLimits returns a template that renders like t within limits; zero
+// fields take their defaults. It shares t's parsed tree.
+func (t *Template) WithLimits(limits Limits) *Template {
+	c := *t
+	c.limits = limits.orDefaults()
+	return &c
+}
+
+// Limits returns the limits t renders within.
+func (t *Template) Limits() Limits { return t.limits }
 
 // FromGGUF parses the chat template stored in a GGUF file
 // (tokenizer.chat_template), with the texts of its BOS and EOS tokens.
@@ -196,14 +244,24 @@ func (t *Template) EOS() string { return t.eos }
 
 // Render renders a conversation. The variables are those of Hugging Face's
 // apply_chat_template: messages, tools, add_generation_prompt, bos_token,
-// eos_token, and opts.Extra.
+// eos_token, and opts.Extra. It stops with an error wrapping ErrLimit when
+// the template exceeds one of t's Limits.
 func (t *Template) Render(msgs []Message, opts RenderOptions) (string, error) {
-	vars := map[string]any{
-		"bos_token": t.bos,
-		"eos_token": t.eos,
-		"tools":     nil, // Hugging Face passes tools=None when there are none
-		"documents": nil,
+	return t.RenderContext(context.Background(), msgs, opts)
+}
+
+// RenderContext is Render, stopping also when ctx is done.
+func (t *Template) RenderContext(ctx context.Context, msgs []Message, opts RenderOptions) (text string, err error) {
+	limits := t.limits.orDefaults() // a Template made as a literal has none
+	if t.depth > limits.Depth {
+		return "", limitError("the template nests %d levels deep, deeper than Limits.Depth (%d)", t.depth, limits.Depth)
 	}
+	s := &renderState{ctx: ctx, limits: limits, deadline: time.Now().Add(limits.Time)}
+	vars := s.functions()
+	vars["bos_token"] = t.bos
+	vars["eos_token"] = t.eos
+	vars["tools"] = nil // Hugging Face passes tools=None when there are none
+	vars["documents"] = nil
 	for k, v := range opts.Extra {
 		cv, err := toTemplateValue(v, 0)
 		if err != nil {
@@ -228,19 +286,41 @@ func (t *Template) Render(msgs []Message, opts RenderOptions) (string, error) {
 	}
 	vars["messages"] = messages
 	vars["add_generation_prompt"] = opts.AddGenerationPrompt
-	rec := &renderErrors{}
-	vars[errorsVar] = rec
+	vars[stateKey] = s
 
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out, err := t.tpl.ExecuteToString(exec.NewContext(vars))
-	switch {
-	case rec.first != nil:
-		return "", rec.first // raised by this package's filters: the clear message
-	case err != nil:
-		return "", fmt.Errorf("%w: %w", ErrRender, err)
+	// Each render has its own environment: the shared functions and
+	// statements, and filters and methods bound to s.
+	bound := boundSets.Get().(*boundSet)
+	bound.state = s
+	defer func() {
+		bound.state = nil
+		boundSets.Put(bound)
+	}()
+	shared := environment()
+	env := &exec.Environment{
+		Context:           shared.Context.Inherit().Update(exec.NewContext(vars)),
+		Filters:           bound.filters,
+		Tests:             shared.Tests,
+		ControlStructures: shared.ControlStructures,
+		Methods:           bound.methods,
 	}
-	return out, nil
+	var out strings.Builder
+	s.out = &meter{w: &out, state: s}
+	defer func() {
+		// gonja panics on some input; the limits keep it from overflowing
+		// its stack or memory, which could not be recovered.
+		if r := recover(); r != nil {
+			text, err = "", fmt.Errorf("%w: the template engine failed: %v", ErrRender, r)
+		}
+	}()
+	execErr := exec.NewRenderer(env, s.out, t.cfg, t.loader, t.tpl).Execute()
+	switch {
+	case s.err != nil:
+		return "", s.err // a limit, or raised by this package's filters: the clear message
+	case execErr != nil:
+		return "", newGonjaError(execErr)
+	}
+	return out.String(), nil
 }
 
 // templateValue converts a message to the dict a template sees.
@@ -338,4 +418,54 @@ func toTemplateValue(v any, depth int) (any, error) {
 		return list, nil
 	}
 	return nil, fmt.Errorf("%w: %T", ErrValue, v)
+}
+
+// gonjaError is an error of gonja's own, told in one line. gonja wraps an
+// error once for every statement it rises through ("Unable to execute
+// controlStructure at line 1: IfControlStructure(Line=1 Col=23): …"),
+// which says little and grows with the template's nesting; Error gives
+// the line of the innermost statement and the cause. Unwrap still gives
+// the whole chain.
+type gonjaError struct {
+	err  error
+	line string // "line 3: ", or ""
+	root string
+}
+
+func newGonjaError(err error) error {
+	g := &gonjaError{err: err, root: rootCause(err).Error()}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, " at line "); i >= 0 {
+		rest := msg[i+len(" at line "):]
+		if j := strings.IndexByte(rest, ':'); j > 0 {
+			g.line = "line " + rest[:j] + ": "
+		}
+	}
+	return g
+}
+
+func (g *gonjaError) Error() string   { return ErrRender.Error() + ": " + g.line + g.root }
+func (g *gonjaError) Unwrap() []error { return []error{ErrRender, g.err} }
+
+// rootCause follows pkg/errors' causes, and errors held in gonja's values,
+// to the error at the bottom.
+func rootCause(err error) error {
+	for range 1000 { // a chain is as long as the nesting, at most MaxDepth per call
+		switch e := err.(type) {
+		case interface{ Cause() error }:
+			if e.Cause() == nil {
+				return err
+			}
+			err = e.Cause()
+		case *exec.Value:
+			inner, ok := e.Interface().(error)
+			if !ok || inner == error(e) {
+				return err
+			}
+			err = inner
+		default:
+			return err
+		}
+	}
+	return err
 }

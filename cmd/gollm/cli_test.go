@@ -17,6 +17,7 @@ import (
 
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
+	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/internal/sysmem"
 	"github.com/gollm/gollm/internal/testdata"
 	"github.com/gollm/gollm/kvcache"
@@ -484,5 +485,81 @@ func TestContextStop(t *testing.T) {
 		if got := contextStop(tc.res, tc.err); got != tc.want {
 			t.Errorf("contextStop(%s, %v) = %v", tc.res.FinishReason, tc.err, got)
 		}
+	}
+}
+
+// withTemplate copies the tiny test model with its chat template replaced
+// by source.
+func withTemplate(t *testing.T, source string) string {
+	t.Helper()
+	src, err := gguf.Open(testdata.Path("models", "qwen3-tiny-q6k.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	w := gguf.NewWriter()
+	for _, e := range src.KVs() {
+		v := e.Value
+		if e.Key == "tokenizer.chat_template" {
+			v = gguf.String(source)
+		}
+		if err := w.Set(e.Key, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ti := range src.Tensors() {
+		tt, _ := src.Tensor(ti.Name)
+		if err := w.AddTensor(tt.Name, tt.Type, tt.Shape, tt.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestHostileTemplateModel: a model whose chat template cannot parse, or
+// parses but cannot render within its limits, still loads: --raw, logits
+// and tokenize work, and chatting (run, template) fails with one line
+// naming the problem.
+func TestHostileTemplateModel(t *testing.T) {
+	for _, c := range []struct{ name, source, mention string }{
+		{"unparsable", "{{" + strings.Repeat("(", 50_000) + "1" + strings.Repeat(")", 50_000) + "}}", "MaxDepth"},
+		{"recursive", `{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}`, "Limits.Depth"},
+		{"endless", `{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}`, "Limits"},
+		{"division by zero", `{{ 1 // 0 }}`, "ZeroDivisionError"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			model := withTemplate(t, c.source)
+			for _, args := range [][]string{
+				{"run", "--model", model, "--raw", "--prompt", "hi", "--max-tokens", "2", "--temp", "0"},
+				{"logits", "--model", model, "--text", "hi"},
+				{"tokenize", "--model", model, "--text", "hi"},
+				{"info", "--model", model},
+			} {
+				if r := runChild(t, args...); r.code != 0 || crashed(r.stderr) {
+					t.Errorf("gollm %s: exit %d: %s", args[0], r.code, r.stderr)
+				}
+			}
+			request := filepath.Join(t.TempDir(), "request.json")
+			if err := os.WriteFile(request, []byte(`{"messages": [{"role": "user", "content": "Hi!"}]}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{
+				{"run", "--model", model, "--prompt", "hi", "--max-tokens", "2"},
+				{"template", "--model", model, "--input", request},
+			} {
+				r := runChild(t, args...)
+				// The last line is the error (a line before it may say
+				// that no GPU is used).
+				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+				last := lines[len(lines)-1]
+				if r.code != 1 || crashed(r.stderr) || !strings.Contains(last, c.mention) || len(last) > 300 {
+					t.Errorf("gollm %s: exit %d, want 1 and one line mentioning %q: %s", args[0], r.code, c.mention, r.stderr)
+				}
+			}
+		})
 	}
 }
