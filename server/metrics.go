@@ -20,7 +20,7 @@ package server
 //	--total-running-requests-metric     vllm:num_requests_running     gauge
 //	--kv-cache-usage-percentage-metric  vllm:kv_cache_usage_perc      gauge, a fraction 0..1
 //	--cache-info-metric                 vllm:cache_config_info        gauge 1, labels block_size, num_gpu_blocks
-//	--lora-info-metric                  vllm:lora_requests_info       (not exposed: gollm has no LoRA adapters)
+//	--lora-info-metric                  vllm:lora_requests_info       gauge, labels max_lora="0" and no adapters
 //
 // # Why vLLM's names
 //
@@ -39,11 +39,16 @@ package server
 // and a colon in the name, which Prometheus's naming guide keeps for
 // recording rules (vLLM does the same; the EPP needs the exact string).
 //
-// LoRA: vLLM itself exposes vllm:lora_requests_info only with LoRA on.
-// Without it the EPP's default spec finds no such family, logs that at
-// trace level and keeps every other metric. So no flag is needed;
-// `--lora-info-metric ""` stops the look-up, as the extension's own Helm
-// chart does for Triton.
+// LoRA: gollm serves no LoRA adapters, and says so: vllm:lora_requests_info
+// with max_lora="0", empty running and waiting lists, and as value the
+// time it was set (vLLM's value is its last update). vLLM shows this gauge
+// only with LoRA on, and EPPs differ about a missing one: those whose code
+// was read for this file log it at trace level and keep the rest, while a
+// user report against EPP v1.5.0 has it mark the endpoint unhealthy, in a
+// release that no longer accepts --lora-info-metric to turn the look-up
+// off. Every one of them reads the empty series as "no adapters here",
+// which is the same answer for every gollm replica and so never tips a
+// choice between them.
 //
 // # Where each number comes from
 //
@@ -72,6 +77,7 @@ const (
 	MetricRequestsRunning = "vllm:num_requests_running"
 	MetricKVCacheUsage    = "vllm:kv_cache_usage_perc"
 	MetricCacheConfigInfo = "vllm:cache_config_info"
+	MetricLoRAInfo        = "vllm:lora_requests_info"
 
 	// Engine counters, read from Context.Stats at scrape time.
 	MetricPrefixCacheQueries = "vllm:prefix_cache_queries_total"
@@ -99,6 +105,9 @@ const (
 	labelFinishedReason         = "finished_reason"
 	labelEndpoint, labelStatus  = "endpoint", "status"
 	labelBlockSize, labelBlocks = "block_size", "num_gpu_blocks"
+	labelMaxLoRA                = "max_lora"
+	labelLoRARunning            = "running_lora_adapters"
+	labelLoRAWaiting            = "waiting_lora_adapters"
 )
 
 // Histogram buckets, in seconds. CPU inference spans five orders of
@@ -192,7 +201,7 @@ func NewMetrics(reg prometheus.Registerer, c *gollm.Context, model string) *Metr
 		running: gauge(MetricRequestsRunning,
 			"Requests holding a sequence: being evaluated, generating, or preempted and waiting for KV room."),
 		promptTokens: counter(MetricPromptTokens,
-			"Prompt tokens of finished requests, cached ones included (usage.prompt_tokens)."),
+			"Prompt tokens of answered requests, cached ones included (usage.prompt_tokens)."),
 		cachedTokens: counter(MetricPromptTokensCached,
 			"Prompt tokens found in the prefix cache, not evaluated again (usage.prompt_tokens_details.cached_tokens)."),
 		genTokens: counter(MetricGenerationTokens,
@@ -216,8 +225,12 @@ func NewMetrics(reg prometheus.Registerer, c *gollm.Context, model string) *Metr
 		iterationTokens: histogram(MetricIterationTokens,
 			"Tokens per engine step (prompt and generated, all sequences together).", bucketsPow2(maxStepTokens)),
 	}
+	lora := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricLoRAInfo,
+		Help:        "LoRA adapters: none can be loaded (max_lora 0), none running or waiting. The value is the Unix time it was set.",
+		ConstLabels: labels}, []string{labelMaxLoRA, labelLoRARunning, labelLoRAWaiting})
+	lora.WithLabelValues("0", "", "").SetToCurrentTime()
 	reg.MustRegister(m.waiting, m.running, m.promptTokens, m.cachedTokens, m.genTokens,
-		m.success, m.requests, m.ttft, m.tpot, m.e2e, m.reqPromptTok, m.reqGenTok, m.iterationTokens)
+		m.success, m.requests, m.ttft, m.tpot, m.e2e, m.reqPromptTok, m.reqGenTok, m.iterationTokens, lora)
 	if c != nil {
 		reg.MustRegister(newContextCollector(c, labels))
 	}

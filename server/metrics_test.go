@@ -454,6 +454,21 @@ func TestMetricsEPPReadsThem(t *testing.T) {
 	if got["block_size"] != st.BlockSize || got["num_gpu_blocks"] != st.Blocks {
 		t.Errorf("cache info labels %v, want block_size %d, num_gpu_blocks %d", got, st.BlockSize, st.Blocks)
 	}
+	// --lora-info-metric: no adapters, none loadable; the EPP parses
+	// max_lora as an integer and splits the lists on commas.
+	lora := f.fams["vllm:lora_requests_info"]
+	if lora == nil || lora.GetType() != dto.MetricType_GAUGE || len(lora.GetMetric()) != 1 {
+		t.Fatalf("LoRA info: %v", lora)
+	}
+	if l := lora.GetMetric()[0]; !hasLabels(l, "max_lora", "0") || l.GetGauge().GetValue() <= 0 {
+		t.Errorf("LoRA info %v", l)
+	} else {
+		for _, p := range l.GetLabel() {
+			if strings.HasSuffix(p.GetName(), "_lora_adapters") && p.GetValue() != "" {
+				t.Errorf("LoRA info names adapters: %s=%q", p.GetName(), p.GetValue())
+			}
+		}
+	}
 }
 
 // TestMetricsREADME: the README's metrics table lists exactly the names
