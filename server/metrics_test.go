@@ -495,7 +495,7 @@ func TestMetricsREADME(t *testing.T) {
 	if section == "" {
 		t.Fatal(`README.md has no "### Metrics" section`)
 	}
-	row := regexp.MustCompile("(?m)^\\| `((?:vllm:|gollm_)[a-z_:]+)` \\| (gauge|counter|histogram) \\|")
+	row := regexp.MustCompile("(?m)^\\| `((?:vllm:|gollm_)[a-z0-9_:]+)` \\| (gauge|counter|histogram) \\|")
 	listed := map[string]string{}
 	for _, r := range row.FindAllStringSubmatch(section, -1) {
 		if _, dup := listed[r[1]]; dup {
