@@ -27,11 +27,18 @@ package server
 // gollm exposes those names, so an EPP installed with its defaults routes
 // between gollm replicas with no flag and no adapter; llm-d's EPP also
 // treats a pod without an engine-type label as vLLM. The alternative,
-// gollm_* names, would need three or four metric flags on every EPP (flags
-// the extension is moving into a configuration file), and every
-// misspelling would silently route blind: the EPP logs a missing metric
-// at trace level and keeps the stale value. A second gain: vLLM's Grafana
-// dashboards and alerts read gollm unchanged.
+// gollm_* names, would put on every EPP
+//
+//	--total-queued-requests-metric=gollm_requests_waiting
+//	--total-running-requests-metric=gollm_requests_running
+//	--kv-cache-usage-percentage-metric=gollm_kv_cache_usage_ratio
+//	--cache-info-metric=gollm_kv_cache_info
+//
+// flags that newer EPP releases refuse in favour of engine entries in a
+// configuration file, and a misspelt name routes blind without a word:
+// depending on the release, the EPP logs a missing metric at trace level
+// and keeps a stale value, or drops the endpoint. A second gain: vLLM's
+// Grafana dashboards and alerts read gollm unchanged.
 //
 // The rule that keeps this honest: a name in vllm: means what it means in
 // vLLM (same type, unit, labels and event), and whatever vLLM has no
@@ -46,9 +53,9 @@ package server
 // was read for this file log it at trace level and keep the rest, while a
 // user report against EPP v1.5.0 has it mark the endpoint unhealthy, in a
 // release that no longer accepts --lora-info-metric to turn the look-up
-// off. Every one of them reads the empty series as "no adapters here",
-// which is the same answer for every gollm replica and so never tips a
-// choice between them.
+// off. The EPP code read for this file takes the empty series as "no
+// adapters here", the same answer for every gollm replica, so it never
+// tips a choice between them.
 //
 // # Where each number comes from
 //
