@@ -79,7 +79,7 @@ import (
 // Metric names. Those in vllm: have vLLM's meaning; see the top of this
 // file. The README's metrics table lists exactly these (a test checks it).
 const (
-	// The Model Server Protocol's three gauges and the cache info.
+	// The Model Server Protocol's three gauges, the cache and LoRA info.
 	MetricRequestsWaiting = "vllm:num_requests_waiting"
 	MetricRequestsRunning = "vllm:num_requests_running"
 	MetricKVCacheUsage    = "vllm:kv_cache_usage_perc"
@@ -102,13 +102,17 @@ const (
 	MetricRequests       = "gollm_requests_total"
 
 	// Histograms.
-	MetricTTFT                  = "vllm:time_to_first_token_seconds"
-	MetricTPOT                  = "vllm:request_time_per_output_token_seconds"
-	MetricE2ELatency            = "vllm:e2e_request_latency_seconds"
-	MetricRequestPromptTokens   = "vllm:request_prompt_tokens"
-	MetricRequestGenTokens      = "vllm:request_generation_tokens"
-	MetricIterationTokens       = "vllm:iteration_tokens_total"
-	labelModel                  = "model_name"
+	MetricTTFT                = "vllm:time_to_first_token_seconds"
+	MetricTPOT                = "vllm:request_time_per_output_token_seconds"
+	MetricE2ELatency          = "vllm:e2e_request_latency_seconds"
+	MetricRequestPromptTokens = "vllm:request_prompt_tokens"
+	MetricRequestGenTokens    = "vllm:request_generation_tokens"
+	MetricIterationTokens     = "vllm:iteration_tokens_total"
+)
+
+// Label names: vLLM's, and endpoint and status for gollm_requests_total.
+const (
+	labelModel                  = "model_name" // on every series
 	labelFinishedReason         = "finished_reason"
 	labelEndpoint, labelStatus  = "endpoint", "status"
 	labelBlockSize, labelBlocks = "block_size", "num_gpu_blocks"
