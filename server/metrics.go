@@ -289,7 +289,10 @@ func (m *Metrics) RequestDone(r RequestRecord) {
 }
 
 // Step records one engine step: the tokens it evaluated, every sequence's
-// together. Call it for every step, from ContextOptions.OnStep.
+// together. Call it for every step, from ContextOptions.OnStep. OnStep is
+// fixed before the context exists and NewMetrics wants the context, so
+// let OnStep read the Metrics through an atomic.Pointer stored once
+// NewMetrics returns (steps before that are none: no request has run).
 func (m *Metrics) Step(info gollm.StepInfo) { m.iterationTokens.Observe(float64(info.Tokens)) }
 
 // contextCollector reads a context's counters and KV cache when
