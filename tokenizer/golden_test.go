@@ -66,6 +66,7 @@ func TestGoldenTokenize(t *testing.T) {
 		{[]string{"vocab", "deepseek-r1-qwen3.gguf"}, []string{"vocab", "deepseek-r1-qwen3.tokenize.json"}},
 		{[]string{"models", "qwen3-tiny-q6k.gguf"}, []string{"qwen3-tiny-q6k", "tokenize.json"}},
 		{[]string{"models", "qwen3-tiny-mixed.gguf"}, []string{"qwen3-tiny-mixed", "tokenize.json"}},
+		{[]string{"models", "qwen2-tiny-q6k.gguf"}, []string{"qwen2-tiny", "tokenize.json"}},
 	} {
 		t.Run(c.gguf[1], func(t *testing.T) {
 			tok := load(t, c.gguf...)
