@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gollm/gollm/backend"
 )
@@ -176,4 +177,34 @@ func newLayer(p [numLayerTensors]*part) layer {
 		bq: v(tBQ), bk: v(tBK), bv: v(tBV), qNorm: v(tQNorm), kNorm: v(tKNorm),
 		wo: w(tWO), ffnNorm: v(tFFNNorm), wGate: w(tGate), wUp: w(tUp), wDown: w(tDown),
 	}
+}
+
+// DescribeFamily says how gollm runs a file whose general.architecture is
+// arch: "rope NORM (adjacent pairs), no q/k norm, no q/k/v bias,
+// rope_freqs when present, dense FFN" for llama. ok is false for an
+// architecture gollm does not run.
+func DescribeFamily(arch string) (pieces string, ok bool) {
+	f := familyOf(arch)
+	if f == nil {
+		return "", false
+	}
+	rope := "rope NEOX (halves)"
+	if f.rope == backend.RopeNorm {
+		rope = "rope NORM (adjacent pairs)"
+	}
+	parts := []string{rope, "no q/k norm", "no q/k/v bias"}
+	if f.qkNorm {
+		parts[1] = "q/k norm"
+	}
+	if f.qkvBias {
+		parts[2] = "q/k/v bias"
+	}
+	if f.ropeFreqs {
+		parts = append(parts, "rope_freqs when present")
+	}
+	switch f.ffn {
+	case ffnDense:
+		parts = append(parts, "dense FFN")
+	}
+	return strings.Join(parts, ", "), true
 }
