@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/gollm/gollm/gguf"
 )
 
 func splitWords(text string) []string {
@@ -179,6 +181,33 @@ func TestIgnoreMerges(t *testing.T) {
 		}
 		if got := tok.Encode("abc", false); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.pre, got, c.want)
+		}
+	}
+}
+
+// TestLlama3AddBOSDefault: without tokenizer.ggml.add_bos_token, a
+// llama-bpe vocabulary adds BOS (llama.cpp's default for its LLAMA3
+// pre-tokenizer, whose older names llama3 and llama-v3 are accepted too)
+// and a qwen2 one does not; the key, when present, decides.
+func TestLlama3AddBOSDefault(t *testing.T) {
+	for _, c := range []struct {
+		pre  string
+		key  *bool
+		want bool
+	}{
+		{"llama-bpe", nil, true}, {"llama3", nil, true}, {"llama-v3", nil, true}, {"qwen2", nil, false},
+		{"llama-bpe", new(false), false}, {"qwen2", new(true), true},
+	} {
+		kvs := map[string]gguf.Value{"tokenizer.ggml.bos_token_id": gguf.Uint32(65)}
+		if c.key != nil {
+			kvs[keyAddBOS] = gguf.Bool(*c.key)
+		}
+		tok, err := synthVocab{model: "gpt2", pre: c.pre, kvs: kvs}.build(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.AddBOS() != c.want || (c.want && !slices.Equal(tok.Tokenize("x", true, true), []int32{65, 'x'})) {
+			t.Errorf("%s, add_bos_token %v: AddBOS %v, want %v", c.pre, c.key, tok.AddBOS(), c.want)
 		}
 	}
 }

@@ -51,19 +51,24 @@ var (
 // Supported values of tokenizer.ggml.model and tokenizer.ggml.pre.
 var (
 	SupportedModels        = []string{"gpt2"}
-	SupportedPreTokenizers = []string{"qwen2", "deepseek-r1-qwen", "llama-bpe"}
+	SupportedPreTokenizers = []string{"qwen2", "deepseek-r1-qwen", "llama-bpe", "llama3", "llama-v3"}
 )
 
 // preTokenizers are the word splitters of the supported pre-tokenizers,
-// and whether each takes a word that is a vocabulary entry whole
-// (llama.cpp sets ignore_merges for llama-bpe only).
+// whether each takes a word that is a vocabulary entry whole, and whether
+// BOS is added when the file has no tokenizer.ggml.add_bos_token: llama.cpp
+// sets both for its LLAMA3 pre-tokenizer (names llama-bpe, llama3,
+// llama-v3), neither for qwen2.
 var preTokenizers = map[string]struct {
 	split        func(text string, cps []codePoint, ends []int32) ([]codePoint, []int32)
 	ignoreMerges bool
+	addBOS       bool
 }{
-	"qwen2":            {splitQwen2, false},
-	"deepseek-r1-qwen": {splitQwen2, false}, // the same split
-	"llama-bpe":        {splitLlama3, true},
+	"qwen2":            {splitQwen2, false, false},
+	"deepseek-r1-qwen": {splitQwen2, false, false}, // the same split
+	"llama-bpe":        {splitLlama3, true, true},
+	"llama3":           {splitLlama3, true, true},
+	"llama-v3":         {splitLlama3, true, true},
 }
 
 // TokenType is a vocabulary entry's type, as stored in
@@ -178,6 +183,7 @@ func Load(f *gguf.File) (*Tokenizer, error) {
 		pre:          pre,
 		split:        pt.split,
 		ignoreMerges: pt.ignoreMerges,
+		addBOS:       pt.addBOS, // unless tokenizer.ggml.add_bos_token says otherwise
 		tokens:       make([]string, n),
 		types:        make([]TokenType, n),
 		textToID:     make(map[string]int32, n),
