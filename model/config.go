@@ -56,8 +56,14 @@ type Config struct {
 }
 
 // RopeStyle names how the family pairs dimensions in the rotary
-// embedding: "norm" (adjacent pairs, llama) or "neox" (halves, the Qwens).
-func (c Config) RopeStyle() string { return c.fam.rope.String() }
+// embedding: "norm" (adjacent pairs, llama) or "neox" (halves, the
+// Qwens); "" for a Config that ReadConfig did not make.
+func (c Config) RopeStyle() string {
+	if c.fam == nil {
+		return ""
+	}
+	return c.fam.rope.String()
+}
 
 // RopeScaling is rotary-embedding context extension. Type is "none",
 // "linear" or "yarn". For YaRN, positions are interpolated by 1/Factor for
