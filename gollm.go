@@ -1,5 +1,5 @@
-// Package gollm runs Qwen3-family GGUF models in pure Go, several
-// conversations at once.
+// Package gollm runs Llama 3.x, Mistral, Qwen2.5 and Qwen3 GGUF models in
+// pure Go, several conversations at once.
 //
 // The API follows node-llama-cpp: load a Model, make a Context (a shared
 // KV cache plus a scheduler) with room for some number of Sequences, take

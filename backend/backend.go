@@ -46,17 +46,43 @@ type Projection struct {
 	W   Weight
 }
 
-// Rope holds the rotary position embedding parameters (NeoX style: pairs
-// dimension i with i + dims/2), including YaRN context extension.
+// Rope holds the rotary position embedding parameters, including YaRN
+// context extension and Llama 3.1's per-pair frequency factors.
 type Rope struct {
-	Dims     int     // rotated dimensions (head_dim for Qwen3)
-	Base     float32 // rope.freq_base θ
-	Scale    float32 // frequency scale (1 / YaRN factor; 1 = none)
-	ExtMix   float32 // YaRN extrapolation mix (0 = plain linear scaling/none, 1 = YaRN)
-	AttnMul  float32 // multiplies cos and sin (YaRN attention factor, 1 = none)
-	BetaFast float32 // YaRN β_fast (32)
-	BetaSlow float32 // YaRN β_slow (1)
-	OrigCtx  int     // YaRN original context length
+	Style    RopeStyle // which dimensions rotate together
+	Dims     int       // rotated dimensions (the head dimension)
+	Base     float32   // rope.freq_base θ
+	Scale    float32   // frequency scale (1 / YaRN factor; 1 = none)
+	ExtMix   float32   // YaRN extrapolation mix (0 = plain linear scaling/none, 1 = YaRN)
+	AttnMul  float32   // multiplies cos and sin (YaRN attention factor, 1 = none)
+	BetaFast float32   // YaRN β_fast (32)
+	BetaSlow float32   // YaRN β_slow (1)
+	OrigCtx  int       // YaRN original context length
+	// Factors, when not nil, holds Dims/2 values: pair k's angle is
+	// divided by (*Factors)[k] (a Llama 3.1 file's rope_freqs tensor).
+	// A pointer, so that Rope stays comparable: backends key their
+	// angle tables by it.
+	Factors *[]float32
+}
+
+// RopeStyle says which dimensions of a head form the rotated pairs
+// (llama.cpp's rope types).
+type RopeStyle uint8
+
+const (
+	// RopeNeoX pairs dimension k with k + Dims/2 (llama.cpp's NEOX, the
+	// Qwens' rotate-half).
+	RopeNeoX RopeStyle = iota
+	// RopeNorm pairs dimensions 2k and 2k+1 (llama.cpp's NORM, its
+	// llama architecture: Llama and Mistral).
+	RopeNorm
+)
+
+func (s RopeStyle) String() string {
+	if s == RopeNorm {
+		return "norm"
+	}
+	return "neox"
 }
 
 // AttnPlan describes, for one batch, where each token's sequence keeps its
@@ -99,7 +125,8 @@ type Backend interface {
 	RMSNormHeads(x Buffer, w Vector, eps float32, n int)
 	// Linear computes every projection of the same input x.
 	Linear(x Buffer, n int, outs ...Projection)
-	// RoPE rotates each head (r.Dims columns) of row i by position pos[i].
+	// RoPE rotates each head (r.Dims columns) of row i by position pos[i],
+	// pairing dimensions as r.Style says.
 	RoPE(x Buffer, n int, pos []int32, r *Rope)
 	// StoreKV writes k and v rows into the cache at plan.Slots.
 	StoreKV(kv KV, layer int, k, v Buffer, plan *AttnPlan)
@@ -110,6 +137,9 @@ type Backend interface {
 	SwiGLU(dst, gate, up Buffer, n int)
 	// Add: dst += x.
 	Add(dst, x Buffer, n int)
+	// AddBias adds b to each of the first n rows of x: x[i] += b
+	// (Qwen2's q, k and v biases).
+	AddBias(x Buffer, b Vector, n int)
 	// Gather copies x rows[i] into dst row i.
 	Gather(dst, x Buffer, rows []int32)
 	// Read copies the first n rows of x into dst (row-major).

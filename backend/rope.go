@@ -11,6 +11,8 @@ import "math"
 // unscaled angle, the slow ones take the scaled one, and the pairs
 // between blend the two (the range is set by BetaFast, BetaSlow and
 // OrigCtx); cos and sin are then multiplied by AttnMul·(1 + 0.1·ln(1/Scale)).
+// With Factors, pair k's unscaled angle is θ_k / Factors[k] before any of
+// that, as ggml's rope_cache_init divides by freq_factors.
 //
 // Every backend builds its rotation table from this one function, so that
 // they all rotate by the same float32 values: the CPU in Go, the GPU on
@@ -19,8 +21,12 @@ func (r *Rope) Angles(cs []float32, pos int) {
 	dims := r.Dims
 	thetaScale := float32(math.Pow(float64(r.Base), -2.0/float64(dims)))
 	lowDim, highDim := yarnCorrDims(dims, r.OrigCtx, r.Base, r.BetaFast, r.BetaSlow)
-	theta := float32(pos)
+	thetaBase := float32(pos)
 	for i0 := 0; i0 < dims; i0 += 2 {
+		theta := thetaBase
+		if r.Factors != nil {
+			theta /= (*r.Factors)[i0/2]
+		}
 		thetaInterp := r.Scale * theta
 		t := thetaInterp
 		mscale := r.AttnMul
@@ -31,7 +37,7 @@ func (r *Rope) Angles(cs []float32, pos int) {
 		}
 		cs[i0] = float32(math.Cos(float64(t))) * mscale
 		cs[i0+1] = float32(math.Sin(float64(t))) * mscale
-		theta *= thetaScale
+		thetaBase *= thetaScale
 	}
 }
 

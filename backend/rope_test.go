@@ -32,3 +32,50 @@ func TestRopeAngles(t *testing.T) {
 	check("yarn", yarn, 0, theta(0), mYarn)
 	check("yarn", yarn, dims/2-1, theta(dims/2-1)/4, mYarn)
 }
+
+// TestRopeFactors: Factors divides each pair's angle before anything
+// else: factors of 1 change nothing, and a factor f on pair k gives the
+// angle pos·θ_k/f (checked with YaRN too, where the division comes
+// before the blend).
+func TestRopeFactors(t *testing.T) {
+	const dims = 16
+	for _, ext := range []float32{0, 1} {
+		base := Rope{Dims: dims, Base: 500000, Scale: 0.25, ExtMix: ext, AttnMul: 1, BetaFast: 32, BetaSlow: 1, OrigCtx: 64}
+		ones := make([]float32, dims/2)
+		for i := range ones {
+			ones[i] = 1
+		}
+		withOnes := base
+		withOnes.Factors = &ones
+		want, got := make([]float32, dims), make([]float32, dims)
+		for _, pos := range []int{0, 1, 7, 1000, 100000} {
+			base.Angles(want, pos)
+			withOnes.Angles(got, pos)
+			for i := range want {
+				if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+					t.Fatalf("ext %g pos %d: factors of 1 changed value %d: %g, want %g", ext, pos, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	// Without YaRN, factor 4 on every pair is linear scaling by 1/4:
+	// θ/4 and θ·0.25 are the same float32.
+	plain := Rope{Dims: dims, Base: 10000, Scale: 1, AttnMul: 1}
+	fours := make([]float32, dims/2)
+	for i := range fours {
+		fours[i] = 4
+	}
+	divided, scaled := plain, plain
+	divided.Factors = &fours
+	scaled.Scale = 0.25
+	want, got := make([]float32, dims), make([]float32, dims)
+	for _, pos := range []int{1, 3, 999} {
+		scaled.Angles(want, pos)
+		divided.Angles(got, pos)
+		for i := range want {
+			if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+				t.Fatalf("pos %d: value %d = %g with factors 4, %g with scale 1/4", pos, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -29,7 +29,7 @@ type goldenCase struct {
 // TestGoldenRenders renders every case of both template files and compares
 // byte for byte; an error case must fail.
 func TestGoldenRenders(t *testing.T) {
-	for _, file := range []string{"qwen3.json", "deepseek-r1-qwen3.json"} {
+	for _, file := range []string{"qwen3.json", "deepseek-r1-qwen3.json", "llama3.json", "llama3_1.json"} {
 		t.Run(file, func(t *testing.T) {
 			var g goldenFile
 			data, err := os.ReadFile(testdata.Path("chat", file))
@@ -73,6 +73,7 @@ func TestFromGGUF(t *testing.T) {
 	for _, c := range []struct{ gguf, jinja, bos, eos string }{
 		{"qwen3.gguf", "qwen3.jinja", "<|endoftext|>", "<|im_end|>"},
 		{"deepseek-r1-qwen3.gguf", "deepseek-r1-0528-qwen3-8b.jinja", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"},
+		{"llama3.gguf", "llama3.jinja", "<|begin_of_text|>", "<|end_of_text|>"},
 	} {
 		f, err := gguf.Open(testdata.Path("vocab", c.gguf))
 		check(t, err)

@@ -122,7 +122,7 @@ func replaceStrings(v any, r *strings.Replacer) any {
 // ranges, and the ids are those of the current path, Tokenize with
 // special parsing on.
 func TestRenderLiteralUnchanged(t *testing.T) {
-	for _, c := range []struct{ vocab, golden string }{{"qwen3", "qwen3.json"}, {"deepseek-r1-qwen3", "deepseek-r1-qwen3.json"}} {
+	for _, c := range []struct{ vocab, golden string }{{"qwen3", "qwen3.json"}, {"deepseek-r1-qwen3", "deepseek-r1-qwen3.json"}, {"llama3", "llama3.json"}} {
 		v := loadVocab(t, c.vocab)
 		var g goldenFile
 		data, err := os.ReadFile(testdata.Path("chat", c.golden))

@@ -33,13 +33,24 @@ func readManifest(t testing.TB) (models, vocab []manifestFile) {
 		t.Fatal(err)
 	}
 	var m struct {
-		Models []manifestFile `json:"models"`
-		Vocab  []manifestFile `json:"vocab"`
+		Models   []manifestFile `json:"models"`
+		Vocab    []manifestFile `json:"vocab"`
+		Families []manifestFile `json:"families"`
+		FamVocab []manifestFile `json:"families_vocab"`
 	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.UseNumber() // keep integers exact
 	if err := dec.Decode(&m); err != nil {
 		t.Fatal(err)
+	}
+	// The other families' files, those copied into testdata (the shared
+	// manifest also lists ones no test reads yet).
+	for _, list := range []struct{ from, to *[]manifestFile }{{&m.Families, &m.Models}, {&m.FamVocab, &m.Vocab}} {
+		for _, f := range *list.from {
+			if _, err := os.Stat(testdata.Path(f.File)); err == nil {
+				*list.to = append(*list.to, f)
+			}
+		}
 	}
 	return m.Models, m.Vocab
 }

@@ -46,6 +46,7 @@ type Impl struct {
 	softmax  func(x []float32)
 	exp      func(dst, x []float32)
 	rope     func(x []float32, dims int, cos, sin []float32)
+	ropeNorm func(x []float32, dims int, cos, sin []float32)
 
 	// Attention kernels (attn.go).
 	attnScores    func(dst []float32, dstStride int, q []float32, heads, d int, k []float32, kStride, rows int, scale float32)
@@ -105,6 +106,7 @@ var generic = &Impl{
 	softmax:  softmaxRef,
 	exp:      expVecRef,
 	rope:     ropeRef,
+	ropeNorm: ropeNormRef,
 
 	attnScores:    attnScoresRef,
 	attnScoresF16: attnScoresF16Ref,

@@ -162,6 +162,49 @@ func TestRoPEImpls(t *testing.T) {
 	}
 }
 
+// TestRoPENormImpls: every implementation's NORM rotation (adjacent
+// pairs) matches the reference bit for bit, and the reference is NEOX
+// applied to the de-interleaved head (pair k = dims 2k, 2k+1 moved to k,
+// k+dims/2): the two styles differ only in which dimensions pair up.
+func TestRoPENormImpls(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
+	for _, dims := range []int{2, 8, 32, 64, 96, 128, 256} {
+		for _, heads := range []int{0, 1, 3, 16} {
+			x := shiftedFloats(randomFloats(rng, heads*dims))
+			cos, sin := randomFloats(rng, dims/2), randomFloats(rng, dims/2)
+			want := append([]float32(nil), x...)
+			ropeNormRef(want, dims, cos, sin)
+			// The same through NEOX on permuted heads.
+			half := dims / 2
+			perm := make([]float32, len(x))
+			for h := 0; h < len(x); h += dims {
+				for k := 0; k < half; k++ {
+					perm[h+k], perm[h+half+k] = x[h+2*k], x[h+2*k+1]
+				}
+			}
+			ropeRef(perm, dims, cos, sin)
+			for h := 0; h < len(x); h += dims {
+				for k := 0; k < half; k++ {
+					if math.Float32bits(perm[h+k]) != math.Float32bits(want[h+2*k]) ||
+						math.Float32bits(perm[h+half+k]) != math.Float32bits(want[h+2*k+1]) {
+						t.Fatalf("dims=%d: pair %d of head %d differs from NEOX on the permuted head", dims, k, h/dims)
+					}
+				}
+			}
+			for _, im := range Implementations() {
+				buf, got := nanBuffer(len(x))
+				copy(got, x)
+				im.RoPENorm(got, dims, cos, sin)
+				what := fmt.Sprintf("%s: RoPENorm dims=%d heads=%d", im, dims, heads)
+				if i := sameFloats(got, want); i >= 0 {
+					t.Fatalf("%s: element %d = %v, reference %v", what, i, got[i], want[i])
+				}
+				checkGuards(t, buf, len(x), what)
+			}
+		}
+	}
+}
+
 // TestSoftmaxSums: the 16-lane float64 sum gives probabilities that add
 // up to 1 as closely as the sequential sum did.
 func TestSoftmaxSums(t *testing.T) {

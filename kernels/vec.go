@@ -218,6 +218,44 @@ func ropeRef(x []float32, dims int, cos, sin []float32) {
 	}
 }
 
+// RoPENorm rotates each head of x like RoPE, but pairs adjacent
+// dimensions (llama.cpp's rope type NORM, used by its llama architecture)
+// instead of dimension k with k+dims/2 (NEOX, used by the Qwens): pair k is
+// (2k, 2k+1),
+//
+//	x0, x1 := h[2k], h[2k+1]
+//	h[2k]   = x0·cos[k] - x1·sin[k]
+//	h[2k+1] = x0·sin[k] + x1·cos[k]
+//
+// with the same rounding as RoPE. The two styles differ only in which
+// dimensions form a pair: a Llama checkpoint's q and k rows were permuted
+// by the GGUF converter so that NORM on them equals Hugging Face's
+// rotate-half. For dims = 4, NEOX turns (h0, h2) and (h1, h3), NORM turns
+// (h0, h1) and (h2, h3), both by angles cos[0..1], sin[0..1].
+func RoPENorm(x []float32, dims int, cos, sin []float32) { active.RoPENorm(x, dims, cos, sin) }
+
+func (im *Impl) RoPENorm(x []float32, dims int, cos, sin []float32) {
+	if dims <= 0 || dims%2 != 0 || len(x)%dims != 0 {
+		panic(fmt.Sprintf("kernels: RoPENorm: %d values in heads of %d", len(x), dims))
+	}
+	sameLen("RoPENorm", len(cos), dims/2)
+	sameLen("RoPENorm", len(sin), dims/2)
+	im.ropeNorm(x, dims, cos, sin)
+}
+
+func ropeNormRef(x []float32, dims int, cos, sin []float32) {
+	half := dims / 2
+	for h := 0; h < len(x); h += dims {
+		head := x[h : h+dims]
+		for k := 0; k < half; k++ {
+			c, s := cos[k], sin[k]
+			x0, x1 := head[2*k], head[2*k+1]
+			head[2*k] = float32(x0*c) - float32(x1*s)
+			head[2*k+1] = float32(x0*s) + float32(x1*c)
+		}
+	}
+}
+
 // ExpVec computes dst[i] = Exp(x[i]). dst may alias x.
 func ExpVec(dst, x []float32) { active.ExpVec(dst, x) }
 

@@ -33,7 +33,7 @@ type batchedGolden struct {
 // the stronger gollm property: the batched logits are bit-identical to
 // running each sequence alone.
 func TestBatchedGoldens(t *testing.T) {
-	for _, model := range []string{"qwen3-tiny-q6k", "qwen3-tiny-mixed"} {
+	for _, model := range []string{"qwen3-tiny-q6k", "qwen3-tiny-mixed", "llama-tiny", "qwen2-tiny"} {
 		var file map[string]batchedGolden
 		readJSON(t, &file, model, "batched.json")
 		fx := loadFixture(t, model, false, Options{})
@@ -142,11 +142,17 @@ func soloLogits(t *testing.T, m *Model, kv tensor.DType, prompt, decode []int32,
 // chunked prefill interleaved with decoding) and requires bit-identical
 // logits for the target at every step, for both KV element types.
 func TestBatchInvariance(t *testing.T) {
+	for _, model := range []string{"qwen3-tiny-mixed", "llama-tiny", "qwen2-tiny"} {
+		t.Run(model, func(t *testing.T) { testBatchInvariance(t, model) })
+	}
+}
+
+func testBatchInvariance(t *testing.T, model string) {
 	var prompts struct {
 		Results []goldenResult `json:"results"`
 	}
-	readJSON(t, &prompts, "qwen3-tiny-mixed", "forward.json")
-	fx := loadFixture(t, "qwen3-tiny-mixed", false, Options{})
+	readJSON(t, &prompts, model, "forward.json")
+	fx := loadFixture(t, model, false, Options{})
 	target := prompts.Results[0]
 	decode := target.GreedyIDs[:8]
 	for _, kv := range []tensor.DType{tensor.F16, tensor.F32} {

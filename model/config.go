@@ -1,5 +1,5 @@
-// Package model implements the Qwen3 transformer: loading its weights from
-// a GGUF file and computing next-token logits for a flat batch that mixes
+// Package model implements the decoder-only transformers of the families
+// in family.go (llama, qwen2, qwen3): loading their weights from a GGUF file and computing next-token logits for a flat batch that mixes
 // tokens of several sequences, attending through a paged KV cache.
 package model
 
@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/gollm/gollm/gguf"
@@ -22,13 +21,20 @@ var (
 	ErrBatch        = errors.New("model: invalid batch")
 )
 
-// SupportedArchitectures lists the values of general.architecture gollm runs.
-var SupportedArchitectures = []string{"qwen3"}
+// SupportedArchitectures lists the values of general.architecture gollm
+// runs, in alphabetical order: the families of family.go.
+var SupportedArchitectures = func() []string {
+	var names []string
+	for _, f := range families {
+		names = append(names, f.arch)
+	}
+	return names
+}()
 
-// Config holds the hyperparameters of a Qwen3 model, read from the
-// qwen3.* metadata keys.
+// Config holds the hyperparameters of a model, read from the metadata keys
+// of its architecture (qwen3.*, llama.*, …).
 type Config struct {
-	Arch      string
+	Arch      string  // general.architecture: the family (see family.go)
 	Layers    int     // block_count
 	Embd      int     // embedding_length (model width)
 	FF        int     // feed_forward_length
@@ -44,6 +50,19 @@ type Config struct {
 	QDim      int // Heads*HeadDim: width of the query projection
 	KVDim     int // KVHeads*HeadDim: width of the key and value projections
 	FileBytes int64
+
+	fam           *family // the pieces of the architecture
+	declaredVocab int     // <arch>.vocab_size when the file has it (0: absent)
+}
+
+// RopeStyle names how the family pairs dimensions in the rotary
+// embedding: "norm" (adjacent pairs, llama) or "neox" (halves, the
+// Qwens); "" for a Config that ReadConfig did not make.
+func (c Config) RopeStyle() string {
+	if c.fam == nil {
+		return ""
+	}
+	return c.fam.rope.String()
 }
 
 // RopeScaling is rotary-embedding context extension. Type is "none",
@@ -81,11 +100,12 @@ const (
 	// the longest advertised (10M) and well inside the int32 positions
 	// of a Batch.
 	maxContext = 1 << 24
-	// tensorsPerLayer is the number of tensors a Qwen3 layer needs (four
-	// norms and seven matrices); tensorsOutside are token_embd and
-	// output_norm, which every file has (output.weight is optional).
-	tensorsPerLayer = 11
-	tensorsOutside  = 2
+	// tensorsOutside are token_embd and output_norm, which every file
+	// has (output.weight is optional); the tensors per layer depend on the
+	// family (family.tensorsPerLayer).
+	tensorsOutside = 2
+	// maxVocabKey bounds <arch>.vocab_size like maxVocab the embedding rows.
+	maxVocabKey = maxVocab
 )
 
 // Ranges of the float hyperparameters. All must be finite.
@@ -121,10 +141,15 @@ var (
 // context_length, embedding_length, feed_forward_length,
 // attention.head_count and attention.head_count_kv; the others have
 // defaults (key_length: embedding_length / head_count; rope.freq_base:
-// 10000; layer_norm_rms_epsilon: 1e-6; no rope scaling).
+// 10000; layer_norm_rms_epsilon: 1e-6; no rope scaling). Optional keys
+// that only confirm what the rest implies are checked against it:
+// rope.dimension_count must be the head dimension (gollm rotates whole
+// heads), vocab_size the rows of token_embd (checked by Load), and
+// expert_count must be absent or 0 (a llama file with experts is Mixtral,
+// a mixture of experts gollm does not run yet).
 //
 // The layer count is also bounded by the file: block_count layers need
-// 11 tensors each, so a file with fewer tensors than that cannot hold the
+// 9 to 12 tensors each (by family), so a file with fewer tensors than that cannot hold the
 // model; the error (ErrTensor) names the first tensor missing. Every
 // other error wraps ErrConfig, or ErrArchitecture for an architecture
 // gollm does not run.
@@ -138,7 +163,7 @@ func ReadConfig(f *gguf.File) (Config, error) {
 		return c, configErr("general.architecture is missing")
 	}
 	c.Arch = arch
-	if !slices.Contains(SupportedArchitectures, arch) {
+	if c.fam = familyOf(arch); c.fam == nil {
 		return c, fmt.Errorf("%w: %q (gollm supports %s)", ErrArchitecture, arch, strings.Join(SupportedArchitectures, ", "))
 	}
 	r := metaReader{f: f, arch: arch}
@@ -171,6 +196,22 @@ func ReadConfig(f *gguf.File) (Config, error) {
 		return c, configErr("%s × %s = %d × %d = %d, want at most %d",
 			r.key("attention.head_count"), r.key("attention.key_length"), c.Heads, c.HeadDim, c.QDim, maxWidth)
 	}
+	if n, present, err := r.int("rope.dimension_count", 2, maxHeadDim); err != nil {
+		return c, err
+	} else if present && int(n) != c.HeadDim {
+		return c, configErr("%s = %d differs from the head dimension %d (gollm rotates whole heads)",
+			r.key("rope.dimension_count"), n, c.HeadDim)
+	}
+	if n, present, err := r.int("vocab_size", 1, maxVocabKey); err != nil {
+		return c, err
+	} else if present {
+		c.declaredVocab = int(n)
+	}
+	if n, present, err := r.int("expert_count", 0, maxHeads); err != nil {
+		return c, err
+	} else if present && n > 0 {
+		return c, fmt.Errorf("%w: %s = %d: a mixture of experts under %q is not supported yet", ErrArchitecture, r.key("expert_count"), n, arch)
+	}
 	if err := r.checkLayersFit(c); err != nil {
 		return c, err
 	}
@@ -202,10 +243,11 @@ func ReadConfig(f *gguf.File) (Config, error) {
 // before it reported the first missing tensor.
 //
 // A file that is too short must lack some tensor among its first
-// ⌊have/11⌋+1 layers (those alone need more than it has), so the error
-// can name the first one missing, as Load would, after at most have+13
-// name lookups.
+// ⌊have/k⌋+1 layers, k tensors per layer (those alone need more than it
+// has), so the error can name the first one missing, as Load would, after
+// at most have+k+2 name lookups.
 func (r metaReader) checkLayersFit(c Config) error {
+	tensorsPerLayer := c.fam.tensorsPerLayer()
 	have, need := len(r.f.Tensors()), tensorsPerLayer*c.Layers+tensorsOutside
 	if have >= need {
 		return nil
@@ -217,8 +259,8 @@ func (r metaReader) checkLayersFit(c Config) error {
 		}
 	}
 	for i := 0; missing == "" && i < min(c.Layers, have/tensorsPerLayer+1); i++ {
-		for _, p := range layerParts(c, i) {
-			if missing == "" && !hasTensor(r.f, p.name) {
+		for _, p := range layerParts(&c, i) {
+			if p != nil && missing == "" && !hasTensor(r.f, p.name) {
 				missing = p.name
 			}
 		}

@@ -175,23 +175,22 @@ func (m *Model) Forward(s *State, b *flat.Batch, logits []float32) error {
 		for l := st.from; l < st.to; l++ {
 			L, P := &m.layers[l], &s.proj[l]
 			kvl := l - st.from // the layer's index in this stage's KV storage
-			// Attention block: x += Wo · attention(rope(norm(Wq·x̂)), rope(norm(Wk·x̂)), Wv·x̂)
+			// Attention block: x += Wo · attention(rope(q), rope(k), v) with
+			// q, k, v = Wq·x̂, Wk·x̂, Wv·x̂, x̂ = rmsnorm(x)
 			be.RMSNorm(ss.xn, ss.x, L.attnNorm, eps, n)
-			be.Linear(ss.xn, n, P.qkv...) // q, k, v
-			be.RMSNormHeads(ss.q, L.qNorm, eps, n)
-			be.RMSNormHeads(ss.k, L.kNorm, eps, n)
-			be.RoPE(ss.q, n, b.Pos, &m.rope)
-			be.RoPE(ss.k, n, b.Pos, &m.rope)
+			be.Linear(ss.xn, n, P.qkv...)    // q (token, qDim), k, v (token, kvDim)
+			addBiases(be, n, ss, L)          // q += bq, k += bk, v += bv (Qwen2)
+			normHeads(be, eps, n, ss, L)     // q, k: rmsnorm of every head (Qwen3)
+			be.RoPE(ss.q, n, b.Pos, &m.rope) // rotate each head by its token's position
+			be.RoPE(ss.k, n, b.Pos, &m.rope) // (pairs as m.rope.Style says: NORM for llama, NEOX for the Qwens)
 			be.StoreKV(ss.store, kvl, ss.k, ss.v, p)
-			be.Attention(ss.att, ss.q, ss.store, kvl, p)
-			be.Linear(ss.att, n, P.out...) // xn = Wo · att
+			be.Attention(ss.att, ss.q, ss.store, kvl, p) // att (token, qDim)
+			be.Linear(ss.att, n, P.out...)               // xn = Wo · att (token, embd)
 			be.Add(ss.x, ss.xn, n)
 
-			// Feed-forward block: x += W_down · (silu(W_gate·x̂) ⊙ W_up·x̂)
+			// Feed-forward block: x += ffn(rmsnorm(x))
 			be.RMSNorm(ss.xn, ss.x, L.ffnNorm, eps, n)
-			be.Linear(ss.xn, n, P.gateUp...) // gate, up
-			be.SwiGLU(ss.gate, ss.gate, ss.up, n)
-			be.Linear(ss.gate, n, P.down...) // xn = Wdown · gate
+			m.feedForward(be, n, ss, P) // xn = ffn(xn) (token, embd)
 			be.Add(ss.x, ss.xn, n)
 		}
 	}
@@ -206,6 +205,42 @@ func (m *Model) Forward(s *State, b *flat.Batch, logits []float32) error {
 	be.Linear(ss.xo, nOut, s.head...) // logits = Wout · xo
 	be.Read(logits, ss.logits, nOut)
 	return m.err()
+}
+
+// addBiases adds the q, k and v biases of a family that has them
+// (Qwen2): q[i] += bq, k[i] += bk, v[i] += bv for every token i.
+func addBiases(be backend.Backend, n int, ss *stageState, L *layer) {
+	if L.bq == nil {
+		return
+	}
+	be.AddBias(ss.q, L.bq, n)
+	be.AddBias(ss.k, L.bk, n)
+	be.AddBias(ss.v, L.bv, n)
+}
+
+// normHeads normalises every query and key head of a family that has q/k
+// norms (Qwen3): each headDim-wide slice of q and k goes through an
+// RMSNorm with weights qNorm, kNorm (headDim).
+func normHeads(be backend.Backend, eps float32, n int, ss *stageState, L *layer) {
+	if L.qNorm == nil {
+		return
+	}
+	be.RMSNormHeads(ss.q, L.qNorm, eps, n)
+	be.RMSNormHeads(ss.k, L.kNorm, eps, n)
+}
+
+// feedForward computes the family's feed-forward block on the normalised
+// rows xn (token, embd), leaving its output in xn. Every family so far is
+// dense (ffnDense):
+//
+//	xn = W_down · (silu(W_gate·xn) ⊙ W_up·xn)   gate, up (token, ff)
+//
+// A mixture of experts (ffnMoE, qwen3moe) will route each token here to
+// its experts instead.
+func (m *Model) feedForward(be backend.Backend, n int, ss *stageState, P *layerProj) {
+	be.Linear(ss.xn, n, P.gateUp...) // gate, up
+	be.SwiGLU(ss.gate, ss.gate, ss.up, n)
+	be.Linear(ss.gate, n, P.down...) // xn = Wdown · gate
 }
 
 // err returns the first sticky failure of any of the model's backends.

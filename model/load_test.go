@@ -64,10 +64,10 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"other architecture", func(k string, v gguf.Value) (gguf.Value, bool) {
 			if k == "general.architecture" {
-				return gguf.String("llama"), true
+				return gguf.String("gemma3"), true
 			}
 			return v, true
-		}, nil, ErrArchitecture, `"llama" (gollm supports qwen3)`},
+		}, nil, ErrArchitecture, `"gemma3" (gollm supports llama, qwen2, qwen3)`},
 		{"missing hyperparameter", func(k string, v gguf.Value) (gguf.Value, bool) {
 			return v, k != "qwen3.block_count"
 		}, nil, ErrConfig, "qwen3.block_count"},

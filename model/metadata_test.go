@@ -181,7 +181,7 @@ func metadataCases() []metaCase {
 		{name: "feed_forward_length missing", edit: drop(q + "feed_forward_length"), want: ErrConfig, mention: "qwen3.feed_forward_length is missing"},
 		{name: "head_count missing", edit: drop(q + "attention.head_count"), want: ErrConfig, mention: "qwen3.attention.head_count is missing"},
 		{name: "head_count_kv missing", edit: drop(q + "attention.head_count_kv"), want: ErrConfig, mention: "qwen3.attention.head_count_kv is missing"},
-		{name: "other architecture", edit: set("general.architecture", gguf.String("llama")), want: ErrArchitecture, mention: `"llama" (gollm supports qwen3)`},
+		{name: "other architecture", edit: set("general.architecture", gguf.String("gemma3")), want: ErrArchitecture, mention: `"gemma3" (gollm supports llama, qwen2, qwen3)`},
 
 		// Integer ranges, whatever the integer type.
 		{name: "block_count 0", edit: set(q+"block_count", gguf.Uint32(0)), want: ErrConfig, mention: "qwen3.block_count = 0, want 1 to 4096"},
@@ -288,7 +288,82 @@ func metadataCases() []metaCase {
 			}},
 			want: ErrNotFinite, mention: "blk.1.attn_q_norm.weight (f32, 64) at element 63 is NaN"},
 	)
+	// The other families (llama-tiny: 8 heads of 32, 2 KV heads, 9
+	// tensors a layer; qwen2-tiny: 4 heads of 64, 2 KV heads, q/k/v
+	// biases, 12 tensors a layer). Keys only some families write, checked
+	// like the others.
+	const l, l2 = "llama.", "qwen2."
+	llama, qwen2 := "llama-tiny-q6k", "qwen2-tiny-q6k"
+	c = append(c,
+		metaCase{name: "llama: rope.dimension_count as float32", fixture: llama, edit: set(l+"rope.dimension_count", gguf.Float32(32)), want: ErrConfig,
+			mention: "llama.rope.dimension_count is a float32, want an integer"},
+		metaCase{name: "llama: rope.dimension_count 16 (partial rotation)", fixture: llama, edit: set(l+"rope.dimension_count", gguf.Uint32(16)), want: ErrConfig,
+			mention: "llama.rope.dimension_count = 16 differs from the head dimension 32 (gollm rotates whole heads)"},
+		metaCase{name: "llama: rope.dimension_count 0", fixture: llama, edit: set(l+"rope.dimension_count", gguf.Uint32(0)), want: ErrConfig,
+			mention: "llama.rope.dimension_count = 0, want 2 to 1024"},
+		metaCase{name: "llama: vocab_size as string", fixture: llama, edit: set(l+"vocab_size", gguf.String("4096")), want: ErrConfig,
+			mention: "llama.vocab_size is a string, want an integer"},
+		metaCase{name: "llama: vocab_size differs from token_embd", fixture: llama, edit: set(l+"vocab_size", gguf.Uint32(4095)), want: ErrConfig,
+			mention: "llama.vocab_size = 4095, but token_embd.weight has 4096 rows"},
+		metaCase{name: "llama: vocab_size 0", fixture: llama, edit: set(l+"vocab_size", gguf.Int32(0)), want: ErrConfig,
+			mention: "llama.vocab_size = 0, want 1 to 4194304"},
+		metaCase{name: "llama: expert_count 8 (Mixtral)", fixture: llama, edit: set(l+"expert_count", gguf.Uint32(8)), want: ErrArchitecture,
+			mention: `llama.expert_count = 8: a mixture of experts under "llama" is not supported yet`},
+		metaCase{name: "llama: expert_count 0", fixture: llama, edit: set(l+"expert_count", gguf.Uint32(0))},
+		metaCase{name: "llama: no rope.dimension_count", fixture: llama, edit: drop(l + "rope.dimension_count")},
+		metaCase{name: "llama: block_count 4096", fixture: llama, edit: set(l+"block_count", gguf.Uint32(4096)), want: ErrTensor,
+			mention: "blk.4.attn_norm.weight is missing: llama.block_count = 4096 needs at least 36866 tensors (9 per layer, plus token_embd and output_norm), the file has 38"},
+		metaCase{name: "llama: rope_freqs of the wrong length", fixture: llama, edit: fileEdit{extra: ropeFreqs(15, 1)}, want: ErrTensor,
+			mention: "rope_freqs.weight has shape [15], the configuration needs [16]"},
+		metaCase{name: "llama: rope_freqs with a zero", fixture: llama, edit: fileEdit{extra: ropeFreqs(16, 1, 3, float32(0))}, want: ErrTensor,
+			mention: "rope_freqs.weight (f32, 16) at element 3 is 0, want a positive factor"},
+		metaCase{name: "llama: rope_freqs with a negative factor", fixture: llama, edit: fileEdit{extra: ropeFreqs(16, 1, 15, float32(-2))}, want: ErrTensor,
+			mention: "rope_freqs.weight (f32, 16) at element 15 is -2, want a positive factor"},
+		metaCase{name: "llama: rope_freqs with a NaN", fixture: llama, edit: fileEdit{extra: ropeFreqs(16, 1, 7, float32(nan))}, want: ErrNotFinite,
+			mention: "rope_freqs.weight (f32, 16) at element 7 is NaN"},
+		metaCase{name: "llama: rope_freqs", fixture: llama, edit: fileEdit{extra: ropeFreqs(16, 2)}},
+		metaCase{name: "llama: a qwen3 layer tensor is not needed", fixture: llama, edit: fileEdit{extra: func(w *gguf.Writer) error {
+			return w.AddTensor("blk.0.attn_q_norm.weight", tensor.F32, []int64{32}, make([]byte, 4*32))
+		}}},
+		metaCase{name: "qwen2: attn_k.bias missing", fixture: qwen2, edit: dropTensor("blk.2.attn_k.bias"), want: ErrTensor,
+			mention: "blk.2.attn_k.bias is missing: qwen2.block_count = 4 needs at least 50 tensors (12 per layer"},
+		metaCase{name: "qwen2: attn_k.bias missing, a filler in its place", fixture: qwen2,
+			edit: fileEdit{tensor: func(ti *gguf.Tensor) bool { return ti.Name != "blk.2.attn_k.bias" }, extra: fillers(1)}, want: ErrTensor,
+			mention: `tensor not found: "blk.2.attn_k.bias"`},
+		metaCase{name: "qwen2: attn_v.bias of the wrong width", fixture: qwen2, edit: fileEdit{tensor: func(ti *gguf.Tensor) bool {
+			if ti.Name == "blk.1.attn_v.bias" {
+				ti.Shape, ti.Data = []int64{64}, ti.Data[:4*64]
+			}
+			return true
+		}}, want: ErrTensor, mention: "blk.1.attn_v.bias has shape [64], the configuration needs [128]"},
+		metaCase{name: "qwen2: NaN in a bias", fixture: qwen2, edit: poison("blk.3.attn_q.bias", 4*100, f32NaN...), want: ErrNotFinite,
+			mention: "blk.3.attn_q.bias (f32, 256) at element 100 is NaN"},
+		metaCase{name: "qwen2: block_count 4096", fixture: qwen2, edit: set(l2+"block_count", gguf.Uint32(4096)), want: ErrTensor,
+			mention: "blk.4.attn_norm.weight is missing: qwen2.block_count = 4096 needs at least 49154 tensors (12 per layer, plus token_embd and output_norm), the file has 50"},
+		metaCase{name: "qwen2: expert_count as bool", fixture: qwen2, edit: set(l2+"expert_count", gguf.Bool(true)), want: ErrConfig,
+			mention: "qwen2.expert_count is a bool, want an integer"},
+	)
 	return c
+}
+
+// ropeFreqs adds a rope_freqs.weight of n float32 factors, all v except
+// the (index, value) pairs that follow.
+func ropeFreqs(n int, v float32, set ...any) func(w *gguf.Writer) error {
+	return func(w *gguf.Writer) error {
+		data := make([]byte, 4*n)
+		for i := range n {
+			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
+		}
+		for i := 0; i < len(set); i += 2 {
+			binary.LittleEndian.PutUint32(data[4*set[i].(int):], math.Float32bits(set[i+1].(float32)))
+		}
+		return w.AddTensor("rope_freqs.weight", tensor.F32, []int64{int64(n)}, data)
+	}
+}
+
+// dropTensor is a fileEdit that removes one tensor.
+func dropTensor(name string) fileEdit {
+	return fileEdit{tensor: func(ti *gguf.Tensor) bool { return ti.Name != name }}
 }
 
 // fillers adds n tiny tensors that no model reads, so that a file passes

@@ -31,14 +31,18 @@ type stage struct {
 	from, to int // layers [from, to)
 }
 
-// layer holds one transformer block's weights.
+// layer holds one transformer block's weights. The pieces a family does
+// not have (see family.go) are nil.
 type layer struct {
 	attnNorm backend.Vector // (embd)
 	wq       backend.Weight // (qDim, embd)
 	wk       backend.Weight // (kvDim, embd)
 	wv       backend.Weight // (kvDim, embd)
-	qNorm    backend.Vector // (headDim), applied to every query head
-	kNorm    backend.Vector // (headDim), applied to every key head
+	bq       backend.Vector // (qDim) Qwen2's query bias
+	bk       backend.Vector // (kvDim)
+	bv       backend.Vector // (kvDim)
+	qNorm    backend.Vector // (headDim), applied to every query head (Qwen3)
+	kNorm    backend.Vector // (headDim), applied to every key head (Qwen3)
 	wo       backend.Weight // (embd, qDim)
 	ffnNorm  backend.Vector // (embd)
 	wGate    backend.Weight // (ff, embd)
@@ -46,8 +50,8 @@ type layer struct {
 	wDown    backend.Weight // (embd, ff)
 }
 
-// Model is a loaded Qwen3 model: hyperparameters and weights prepared on a
-// backend. It holds no per-sequence state, so one Model serves any number
+// Model is a loaded model of one of the families (family.go):
+// hyperparameters and weights prepared on a backend. It holds no per-sequence state, so one Model serves any number
 // of States (contexts).
 type Model struct {
 	Config Config
@@ -58,10 +62,11 @@ type Model struct {
 	output   backend.Weight // (vocab, embd), the LM head (token_embd when tied; on the last stage)
 	layers   []layer
 	rope     backend.Rope
-	weightsB int64 // bytes of matrices read per forward step
+	ropeFreq []float32 // (headDim/2) rope_freqs (Llama 3.1), the target of rope.Factors; nil without
+	weightsB int64     // bytes of matrices read per forward step
 }
 
-// Load reads a Qwen3 model from an open GGUF file onto a backend. The
+// Load reads a model from an open GGUF file onto a backend. The
 // weights are views into the file's mapping (on the CPU) or uploaded once
 // (on a GPU); the file must stay open while the model is used.
 //
@@ -113,6 +118,11 @@ func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 	if err := checkFinite(p.unique()); err != nil {
 		return nil, err
 	}
+	if p.ropeFreqs != nil {
+		if m.ropeFreq, err = readRopeFreqs(p.ropeFreqs); err != nil {
+			return nil, err
+		}
+	}
 	for _, pt := range p.all() {
 		if err := pt.load(); err != nil {
 			return nil, err
@@ -132,14 +142,34 @@ func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 	}
 	m.weightsB += p.output.t.Size
 	m.rope = ropeParams(m.Config)
+	if m.ropeFreq != nil {
+		m.rope.Factors = &m.ropeFreq
+	}
 	return m, nil
+}
+
+// readRopeFreqs reads rope_freqs.weight: head_dim/2 factors that divide
+// the rotation angles, so each must be positive (finiteness was checked
+// with the other tensors). Llama 3.1's are 1 for the fast pairs and up to
+// 8 (its scaling factor) for the slow ones.
+func readRopeFreqs(pt *part) ([]float32, error) {
+	v := make([]float32, pt.cols)
+	if err := tensor.DequantizeRow(pt.t.Type, v, pt.t.Data); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrTensor, pt.name, err)
+	}
+	for i, x := range v {
+		if !(x > 0) {
+			return nil, fmt.Errorf("%w: %s at %s is %g, want a positive factor", ErrTensor, pt, pt.at(i, 1), x)
+		}
+	}
+	return v, nil
 }
 
 // ropeParams turns the configuration into the backend's rope description,
 // following llama.cpp: YaRN uses frequency scale 1/factor, extrapolation
 // mix 1 and multiplies cos/sin by attn_factor·(1 + 0.1·ln(factor)).
 func ropeParams(c Config) backend.Rope {
-	r := backend.Rope{Dims: c.HeadDim, Base: float32(c.RopeBase), Scale: 1, AttnMul: 1,
+	r := backend.Rope{Style: c.fam.rope, Dims: c.HeadDim, Base: float32(c.RopeBase), Scale: 1, AttnMul: 1,
 		BetaFast: float32(c.Scaling.BetaFast), BetaSlow: float32(c.Scaling.BetaSlow), OrigCtx: c.Scaling.OrigContext}
 	switch c.Scaling.Type {
 	case "linear":
@@ -251,32 +281,6 @@ func (p *part) load() error {
 	return nil
 }
 
-// layerParts lists layer i's tensors, in the order of layer's fields.
-func layerParts(c Config, i int) [tensorsPerLayer]*part {
-	p := fmt.Sprintf("blk.%d.", i)
-	return [...]*part{
-		vector(p+"attn_norm.weight", c.Embd),
-		matrix(p+"attn_q.weight", c.QDim, c.Embd),
-		matrix(p+"attn_k.weight", c.KVDim, c.Embd),
-		matrix(p+"attn_v.weight", c.KVDim, c.Embd),
-		vector(p+"attn_q_norm.weight", c.HeadDim),
-		vector(p+"attn_k_norm.weight", c.HeadDim),
-		matrix(p+"attn_output.weight", c.Embd, c.QDim),
-		vector(p+"ffn_norm.weight", c.Embd),
-		matrix(p+"ffn_gate.weight", c.FF, c.Embd),
-		matrix(p+"ffn_up.weight", c.FF, c.Embd),
-		matrix(p+"ffn_down.weight", c.Embd, c.FF),
-	}
-}
-
-// newLayer builds a layer from its loaded parts (see layerParts).
-func newLayer(p [tensorsPerLayer]*part) layer {
-	return layer{
-		attnNorm: p[0].v, wq: p[1].w, wk: p[2].w, wv: p[3].w, qNorm: p[4].v, kNorm: p[5].v,
-		wo: p[6].w, ffnNorm: p[7].v, wGate: p[8].w, wUp: p[9].w, wDown: p[10].w,
-	}
-}
-
 // maxVocab bounds the rows of token_embd: a logits row is vocab float32s
 // per output token. The largest real vocabularies have 262144 tokens.
 const maxVocab = 1 << 22
@@ -284,7 +288,8 @@ const maxVocab = 1 << 22
 // loadPlan is every tensor a model needs, found and checked in the file.
 type loadPlan struct {
 	tokEmbd, outNorm, output *part
-	layers                   [][tensorsPerLayer]*part
+	ropeFreqs                *part // rope_freqs.weight, read on the host (nil: none)
+	layers                   [][numLayerTensors]*part
 }
 
 // plan finds every tensor m's configuration needs, in the order Load
@@ -306,6 +311,9 @@ func plan(f *gguf.File, m *Model) (*loadPlan, error) {
 		return nil, fmt.Errorf("%w: token_embd.weight has shape %v, want [%d, vocab] with vocab 1 to %d", ErrTensor, emb.Shape, cfg.Embd, maxVocab)
 	}
 	cfg.Vocab = int(emb.Shape[1])
+	if cfg.declaredVocab != 0 && cfg.declaredVocab != cfg.Vocab {
+		return nil, fmt.Errorf("%w: %s.vocab_size = %d, but token_embd.weight has %d rows", ErrConfig, cfg.Arch, cfg.declaredVocab, cfg.Vocab)
+	}
 
 	p.tokEmbd = matrix("token_embd.weight", cfg.Vocab, cfg.Embd)
 	p.tokEmbd.be = first
@@ -329,10 +337,19 @@ func plan(f *gguf.File, m *Model) (*loadPlan, error) {
 			return nil, err
 		}
 	}
+	if cfg.fam.ropeFreqs && hasTensor(f, "rope_freqs.weight") {
+		p.ropeFreqs = vector("rope_freqs.weight", cfg.HeadDim/2)
+		if err := p.ropeFreqs.find(f); err != nil {
+			return nil, err
+		}
+	}
 	for _, st := range m.stages {
 		for i := st.from; i < st.to; i++ {
-			parts := layerParts(*cfg, i)
+			parts := layerParts(cfg, i)
 			for _, pt := range parts {
+				if pt == nil {
+					continue // a piece the family does not have
+				}
 				pt.be = st.be
 				if err := pt.find(f); err != nil {
 					return nil, err
@@ -355,17 +372,25 @@ func (p *loadPlan) all() []*part {
 		out = append(out, p.output)
 	}
 	for i := range p.layers {
-		out = append(out, p.layers[i][:]...)
+		for _, pt := range p.layers[i] {
+			if pt != nil {
+				out = append(out, pt)
+			}
+		}
 	}
 	return out
 }
 
 // unique is all without second copies of the same tensor (a split tied
-// model loads token_embd twice): the data to check for finiteness.
+// model loads token_embd twice), plus rope_freqs (read on the host, not
+// loaded on a backend): the data to check for finiteness.
 func (p *loadPlan) unique() []*part {
 	out := p.all()
 	if p.output != p.tokEmbd && p.output.name == p.tokEmbd.name {
 		out = slices.DeleteFunc(out, func(pt *part) bool { return pt == p.output })
+	}
+	if p.ropeFreqs != nil {
+		out = append(out, p.ropeFreqs)
 	}
 	return out
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/gollm/gollm/gguf"
-	"github.com/gollm/gollm/internal/testdata"
 	"github.com/gollm/gollm/kernels"
 	"github.com/gollm/gollm/tensor"
 )
@@ -70,6 +69,11 @@ func naive64(t *testing.T, f *gguf.File, c Config, tok int32, quant func([]float
 		p := fmt.Sprintf("blk.%d.", l)
 		xn := norm(x, mat(p + "attn_norm.weight")[0])
 		v := mv(mat(p+"attn_v.weight"), xn)
+		if c.fam.qkvBias { // at position 0 only v matters: q and k see one key
+			for i, b := range mat(p + "attn_v.bias")[0] {
+				v[i] += b
+			}
+		}
 		att := make([]float64, c.QDim)
 		g := c.Heads / c.KVHeads
 		for h := 0; h < c.Heads; h++ {
@@ -123,18 +127,21 @@ func q8k(x []float64) []float64 {
 // fault to a layer; it also pins down that the default mode's rounding is
 // exactly the one modelled.
 func TestAgainstNaive(t *testing.T) {
-	f, err := gguf.Open(testdata.Path("models", "qwen3-tiny-q6k.gguf"))
-	if err != nil {
-		t.Fatal(err)
+	for _, model := range []string{"qwen3-tiny-q6k", "llama-tiny", "qwen2-tiny"} {
+		t.Run(model, func(t *testing.T) { testAgainstNaive(t, model) })
 	}
-	defer f.Close()
+}
+
+func testAgainstNaive(t *testing.T, model string) {
+	fx0 := loadFixture(t, model, true, Options{})
+	f := fx0.file
 	for _, exact := range []bool{true, false} {
 		quant := q8k
 		if exact {
 			quant = nil
 		}
 		for L := 0; L <= 4; L++ {
-			fx := loadFixture(t, "qwen3-tiny-q6k", exact, Options{})
+			fx := loadFixture(t, model, exact, Options{})
 			fx.m.layers = fx.m.layers[:L]
 			fx.m.stages[0].to = L
 			c := fx.m.Config

@@ -11,11 +11,12 @@ import (
 // that a layer-by-layer placement moves between devices (see
 // Options.Offload and Sizes.Offload).
 type Sizes struct {
-	Layers     []int64 // (layer) the blk.<i>.* tensors: 7 matrices and 4 norm vectors
+	Layers     []int64 // (layer) the blk.<i>.* tensors: 7 matrices, and 2 to 5 vectors by family
 	Embedding  int64   // token_embd.weight, (vocab, embd)
 	Output     int64   // output.weight, (vocab, embd); 0 when Tied
 	OutputNorm int64   // output_norm.weight, (embd)
 	Tied       bool    // no output.weight: the LM head is the embedding table
+	RopeFreqs  int64   // rope_freqs.weight (Llama 3.1), kept on the host
 }
 
 // MatrixBytes is the memory a backend gives one (rows, cols) weight
@@ -38,10 +39,13 @@ type MatrixBytes func(dt tensor.DType, rows, cols int) int64
 //	matrix(attn_q: QDim × Embd) + matrix(attn_k, attn_v: KVDim × Embd each)
 //	+ matrix(attn_output: Embd × QDim)
 //	+ matrix(ffn_gate, ffn_up: FF × Embd each) + matrix(ffn_down: Embd × FF)
-//	+ 4·(2·Embd + 2·HeadDim)   (attn_norm, ffn_norm; attn_q_norm, attn_k_norm)
+//	+ 4·2·Embd                 (attn_norm, ffn_norm)
+//	+ 4·2·HeadDim              (attn_q_norm, attn_k_norm: qwen3)
+//	+ 4·(QDim + 2·KVDim)       (attn_q.bias, attn_k.bias, attn_v.bias: qwen2)
 //
-// and the rest is the embedding and output matrices (Vocab × Embd each)
-// and 4·Embd bytes of output norm.
+// (the tensors of layerTensors that the family has), and the rest is the
+// embedding and output matrices (Vocab × Embd each), 4·Embd bytes of
+// output norm and, for a Llama 3.1 file, 4·HeadDim/2 bytes of rope_freqs.
 func WeightBytes(f *gguf.File, matrix MatrixBytes) (Sizes, error) {
 	cfg, err := ReadConfig(f)
 	if err != nil {
@@ -66,18 +70,18 @@ func WeightBytes(f *gguf.File, matrix MatrixBytes) (Sizes, error) {
 		s.Tied = true
 	}
 	for i := range s.Layers {
-		p := fmt.Sprintf("blk.%d.", i)
-		s.Layers[i] = m.vector(p+"attn_norm.weight", cfg.Embd) +
-			m.matrix(p+"attn_q.weight", cfg.QDim, cfg.Embd) +
-			m.matrix(p+"attn_k.weight", cfg.KVDim, cfg.Embd) +
-			m.matrix(p+"attn_v.weight", cfg.KVDim, cfg.Embd) +
-			m.vector(p+"attn_q_norm.weight", cfg.HeadDim) +
-			m.vector(p+"attn_k_norm.weight", cfg.HeadDim) +
-			m.matrix(p+"attn_output.weight", cfg.Embd, cfg.QDim) +
-			m.vector(p+"ffn_norm.weight", cfg.Embd) +
-			m.matrix(p+"ffn_gate.weight", cfg.FF, cfg.Embd) +
-			m.matrix(p+"ffn_up.weight", cfg.FF, cfg.Embd) +
-			m.matrix(p+"ffn_down.weight", cfg.Embd, cfg.FF)
+		for _, pt := range layerParts(&cfg, i) {
+			switch {
+			case pt == nil: // a piece the family does not have
+			case pt.rows == 0:
+				s.Layers[i] += m.vector(pt.name, pt.cols)
+			default:
+				s.Layers[i] += m.matrix(pt.name, pt.rows, pt.cols)
+			}
+		}
+	}
+	if hasTensor(f, "rope_freqs.weight") && cfg.fam.ropeFreqs {
+		s.RopeFreqs = m.vector("rope_freqs.weight", cfg.HeadDim/2)
 	}
 	if m.err != nil {
 		return Sizes{}, m.err

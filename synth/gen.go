@@ -316,8 +316,14 @@ func (j tensorJob) fillChunk(dst []byte, c int) error {
 	r := stream(j.cfg.Seed, j.spec.Name, c)
 	t := j.spec.Type
 	switch {
-	case j.spec.isNorm():
+	case j.spec.kind == kindNorm:
 		fillFloats(dst, tensor.F32, r, 1, 0.05)
+	case j.spec.kind == kindBias:
+		fillFloats(dst, tensor.F32, r, 0, 0.05)
+	case j.spec.kind == kindRopeFreqs:
+		for i, v := range llama3RopeFreqs(j.cfg.RopeBase, 2*len(dst)/4, j.cfg.Llama3RopeFactor) {
+			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))
+		}
 	case t == tensor.F32 || t == tensor.F16 || t == tensor.BF16:
 		fillFloats(dst, t, r, 0, j.cfg.WeightStd)
 	case j.cfg.Quantize:

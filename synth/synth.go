@@ -1,12 +1,13 @@
-// Package synth writes Qwen3 GGUF files with random weights: the same
-// metadata keys, tensor names, shapes and types that llama.cpp's converter
-// and llama-quantize produce for a real Qwen3 checkpoint, filled with
-// random numbers. Such a file loads and runs like a real model (it just
+// Package synth writes GGUF files with random weights for the families
+// gollm runs (qwen3, llama, qwen2): the same metadata keys, tensor names,
+// shapes and types that llama.cpp's converter and llama-quantize produce
+// for a real checkpoint of that architecture, filled with random numbers. Such a file loads and runs like a real model (it just
 // talks nonsense), which is all that tests and benchmarks need; no real
 // weights can be downloaded here.
 //
-// Sizes come from presets shaped like the real Qwen3 family (qwen3-0.6b …
-// qwen3-8b) or from any Config. The output is a pure function of the
+// Sizes come from presets shaped like the real models (qwen3-0.6b …
+// qwen3-8b, llama3.2-1b … llama3.1-8b, mistral-7b, qwen2.5-0.5b …
+// qwen2.5-7b) or from any Config. The output is a pure function of the
 // Config (seed included) and of the vocabulary file, if one is given:
 // every tensor, and every chunk of rows within a tensor, draws from its own
 // random stream derived from the seed, the tensor name and the chunk
@@ -31,13 +32,17 @@
 //     would take 6 (Q6_K) to 12 (Q4_K) minutes. Meant for small models.
 //
 // Norm weights (attn_norm, ffn_norm, output_norm, attn_q_norm,
-// attn_k_norm) are always F32, 1 + 0.05·N(0,1), as llama.cpp keeps them.
+// attn_k_norm) are always F32, 1 + 0.05·N(0,1), as llama.cpp keeps them;
+// Qwen2's q/k/v biases are F32 N(0, 0.05²). A Llama 3.1/3.2 preset also
+// gets rope_freqs.weight, the F32 factors llama.cpp's converter computes
+// from the "llama3" rope scaling (see llama3RopeFreqs).
 package synth
 
 import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/gollm/gollm/tensor"
@@ -49,6 +54,7 @@ var ErrConfig = errors.New("synth: invalid config")
 // Config describes the model to write. Zero fields take the defaults
 // listed with each (see Normalize).
 type Config struct {
+	Arch    string // general.architecture: "qwen3" (default), "llama" or "qwen2"
 	Name    string // general.name; default "qwen3-synth"
 	Embd    int    // n_embd: width of the residual stream
 	Layers  int    // n_layer: number of transformer blocks
@@ -63,11 +69,19 @@ type Config struct {
 	Quantize bool         // make quantized types with the reference quantizer instead of random bits (slow)
 
 	Seed          uint64
-	ContextLength int     // qwen3.context_length; default 40960 (Qwen3's)
-	RopeBase      float64 // qwen3.rope.freq_base; default 1e6
-	RMSEps        float64 // qwen3.attention.layer_norm_rms_epsilon; default 1e-6
+	ContextLength int     // <arch>.context_length; default 40960 (Qwen3's)
+	RopeBase      float64 // <arch>.rope.freq_base; default 1e6
+	RMSEps        float64 // <arch>.attention.layer_norm_rms_epsilon; default 1e-6
 	WeightStd     float64 // standard deviation of the matrix weights; default 0.02
+	// Llama3RopeFactor, when not 0 (llama only), writes rope_freqs.weight
+	// for Llama 3.1's "llama3" rope scaling with this factor (8 for 3.1,
+	// 32 for 3.2), low/high frequency factors 1 and 4 over an original
+	// context of 8192, as the real files have.
+	Llama3RopeFactor float64
 }
+
+// Architectures lists the values Config.Arch may take.
+var Architectures = []string{"llama", "qwen2", "qwen3"}
 
 // Defaults for zero Config fields.
 const (
@@ -77,8 +91,13 @@ const (
 	DefaultRMSEps        = 1e-6
 	DefaultWeightStd     = 0.02
 	// QwenVocab is the size of the real Qwen3 vocabulary (token_embd rows
-	// of every Qwen3 model, including padding ids).
+	// of every Qwen3 model, including padding ids), also Qwen2.5's up to
+	// 3B; Qwen2.5-7B pads to 152064.
 	QwenVocab = 151936
+	// LlamaVocab is Llama 3's (128000 tokens and 256 special ones);
+	// MistralVocab is Mistral 7B v0.3's.
+	LlamaVocab   = 128256
+	MistralVocab = 32768
 )
 
 // presets are shaped like the real Qwen3 dense models (their config.json:
@@ -91,6 +110,26 @@ var presets = map[string]Config{
 	"qwen3-4b":   {Embd: 2560, Layers: 36, Heads: 32, KVHeads: 8, HeadDim: 128, FF: 9728, Vocab: QwenVocab, Tied: true},
 	"qwen3-8b":   {Embd: 4096, Layers: 36, Heads: 32, KVHeads: 8, HeadDim: 128, FF: 12288, Vocab: QwenVocab, Tied: false},
 	"qwen3-tiny": {Embd: 256, Layers: 4, Heads: 8, KVHeads: 4, HeadDim: 64, FF: 768, Vocab: 4096, Tied: true, ContextLength: 4096},
+
+	// Llama 3.x (config.json of meta-llama/Llama-3.2-1B, -3B, Llama-3.1-8B:
+	// rope_theta 500000, rms_norm_eps 1e-5, rope_scaling "llama3") and
+	// Mistral 7B v0.3 (rope_theta 1e6, no scaling), all under llama.cpp's
+	// llama architecture.
+	"llama3.2-1b": {Arch: "llama", Embd: 2048, Layers: 16, Heads: 32, KVHeads: 8, HeadDim: 64, FF: 8192, Vocab: LlamaVocab, Tied: true,
+		ContextLength: 131072, RopeBase: 500000, RMSEps: 1e-5, Llama3RopeFactor: 32},
+	"llama3.2-3b": {Arch: "llama", Embd: 3072, Layers: 28, Heads: 24, KVHeads: 8, HeadDim: 128, FF: 8192, Vocab: LlamaVocab, Tied: true,
+		ContextLength: 131072, RopeBase: 500000, RMSEps: 1e-5, Llama3RopeFactor: 32},
+	"llama3.1-8b": {Arch: "llama", Embd: 4096, Layers: 32, Heads: 32, KVHeads: 8, HeadDim: 128, FF: 14336, Vocab: LlamaVocab,
+		ContextLength: 131072, RopeBase: 500000, RMSEps: 1e-5, Llama3RopeFactor: 8},
+	"mistral-7b": {Arch: "llama", Embd: 4096, Layers: 32, Heads: 32, KVHeads: 8, HeadDim: 128, FF: 14336, Vocab: MistralVocab,
+		ContextLength: 32768, RopeBase: 1e6, RMSEps: 1e-5},
+
+	// Qwen2.5 (config.json of Qwen/Qwen2.5-0.5B … 7B: rope_theta 1e6,
+	// rms_norm_eps 1e-6, q/k/v biases).
+	"qwen2.5-0.5b": {Arch: "qwen2", Embd: 896, Layers: 24, Heads: 14, KVHeads: 2, HeadDim: 64, FF: 4864, Vocab: QwenVocab, Tied: true, ContextLength: 32768},
+	"qwen2.5-1.5b": {Arch: "qwen2", Embd: 1536, Layers: 28, Heads: 12, KVHeads: 2, HeadDim: 128, FF: 8960, Vocab: QwenVocab, Tied: true, ContextLength: 32768},
+	"qwen2.5-3b":   {Arch: "qwen2", Embd: 2048, Layers: 36, Heads: 16, KVHeads: 2, HeadDim: 128, FF: 11008, Vocab: QwenVocab, Tied: true, ContextLength: 32768},
+	"qwen2.5-7b":   {Arch: "qwen2", Embd: 3584, Layers: 28, Heads: 28, KVHeads: 4, HeadDim: 128, FF: 18944, Vocab: 152064, ContextLength: 32768},
 }
 
 // Preset returns the named preset with Type Q6_K, Name "<name>-synth" and
@@ -110,6 +149,9 @@ func PresetNames() []string { return slices.Sorted(maps.Keys(presets)) }
 
 // Normalize returns c with zero optional fields set to their defaults.
 func (c Config) Normalize() Config {
+	if c.Arch == "" {
+		c.Arch = "qwen3"
+	}
 	if c.Name == "" {
 		c.Name = DefaultName
 	}
@@ -143,6 +185,12 @@ func (c Config) validate(vocab int) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
 	}
 	switch {
+	case !slices.Contains(Architectures, c.Arch):
+		return bad("architecture %q (want one of %v)", c.Arch, Architectures)
+	case c.Arch == "qwen2" && c.Heads*c.HeadDim != c.Embd:
+		return bad("qwen2: heads*head_dim = %d*%d must equal embd %d (llama.cpp's qwen2 needs it)", c.Heads, c.HeadDim, c.Embd)
+	case c.Llama3RopeFactor != 0 && (c.Arch != "llama" || !(c.Llama3RopeFactor >= 1 && c.Llama3RopeFactor <= 1024)):
+		return bad("llama3 rope factor %g needs architecture llama and a factor from 1 to 1024", c.Llama3RopeFactor)
 	case c.Embd <= 0 || c.Embd > maxDim:
 		return bad("embd %d out of range 1..%d", c.Embd, maxDim)
 	case c.Layers <= 0 || c.Layers > maxLayers:
@@ -165,18 +213,38 @@ func (c Config) validate(vocab int) error {
 	if !generatable(c.Type) {
 		return bad("weight type %s is not supported (want one of %v)", c.Type, SupportedTypes())
 	}
-	// A quantized row must be a whole number of blocks. Every matrix's
-	// row (ne0) is embd, heads*head_dim or ff.
-	bs := c.Type.BlockSize()
+	// A quantized row must be a whole number of blocks, of the type or of
+	// its fallback (see matrixType). Every matrix's row (ne0) is embd,
+	// heads*head_dim or ff.
 	for _, d := range []struct {
 		name string
 		n    int
 	}{{"embd", c.Embd}, {"heads*head_dim", c.Heads * c.HeadDim}, {"ff", c.FF}} {
-		if d.n%bs != 0 {
-			return bad("%s = %d is not a multiple of the %s block size %d", d.name, d.n, c.Type, bs)
+		if t := c.matrixType(d.n); d.n%t.BlockSize() != 0 {
+			return bad("%s = %d is not a multiple of the %s block size %d", d.name, d.n, t, t.BlockSize())
 		}
 	}
 	return nil
+}
+
+// matrixType is the type of a matrix whose rows have ne0 values: Type,
+// or, when ne0 is not a whole number of Type's 256-value blocks, the
+// fallback llama-quantize picks (llama_tensor_get_type): Q4_K → Q5_0,
+// Q5_K → Q5_1, Q6_K → Q8_0. Qwen2.5-0.5B's width 896 = 3.5 · 256 is the
+// case in point: its Q6_K file has Q8_0 attention and up/gate matrices.
+func (c Config) matrixType(ne0 int) tensor.DType {
+	if ne0%c.Type.BlockSize() == 0 {
+		return c.Type
+	}
+	switch c.Type {
+	case tensor.Q4_K:
+		return tensor.Q5_0
+	case tensor.Q5_K:
+		return tensor.Q5_1
+	case tensor.Q6_K:
+		return tensor.Q8_0
+	}
+	return c.Type
 }
 
 // TensorSpec is one tensor Write will write.
@@ -184,46 +252,115 @@ type TensorSpec struct {
 	Name  string
 	Type  tensor.DType
 	Shape []int64 // ne0 first, as in GGUF
+
+	kind specKind // how its values are made
 }
+
+// specKind says how a tensor's values are made.
+type specKind uint8
+
+const (
+	kindMatrix    specKind = iota // random weights, std WeightStd
+	kindNorm                      // F32 1 + 0.05·N(0,1)
+	kindBias                      // F32 0.05·N(0,1)
+	kindRopeFreqs                 // F32 llama3RopeFreqs
+)
 
 // Tensors lists the tensors of a model with this Config and vocabulary
 // size, in file order: names and shapes as llama.cpp's converter writes a
-// Qwen3 checkpoint (matrices are (in, out): ne0 is the input width).
+// checkpoint of the architecture (matrices are (in, out): ne0 is the
+// input width). Every family has the attention and feed-forward matrices
+// and the two norms of each block; qwen3 adds attn_q_norm and attn_k_norm,
+// qwen2 the q/k/v biases, and a Llama 3.1/3.2 preset rope_freqs.
 func (c Config) Tensors(vocab int) []TensorSpec {
+	c = c.Normalize()
 	var out []TensorSpec
-	add := func(name string, t tensor.DType, shape ...int) {
+	add := func(name string, kind specKind, shape ...int) {
 		s := make([]int64, len(shape))
 		for i, d := range shape {
 			s[i] = int64(d)
 		}
-		out = append(out, TensorSpec{name, t, s})
+		t := tensor.F32
+		if kind == kindMatrix {
+			t = c.matrixType(shape[0])
+		}
+		out = append(out, TensorSpec{name, t, s, kind})
 	}
 	qDim := c.Heads * c.HeadDim    // width of all query heads
 	kvDim := c.KVHeads * c.HeadDim // width of all key (or value) heads
+	qwen2, qwen3 := c.Arch == "qwen2", c.Arch == "qwen3"
 	if !c.Tied {
-		add("output.weight", c.Type, c.Embd, vocab)
+		add("output.weight", kindMatrix, c.Embd, vocab)
 	}
-	add("output_norm.weight", tensor.F32, c.Embd)
-	add("token_embd.weight", c.Type, c.Embd, vocab)
+	add("output_norm.weight", kindNorm, c.Embd)
+	if c.Llama3RopeFactor != 0 {
+		add("rope_freqs.weight", kindRopeFreqs, c.HeadDim/2)
+	}
+	add("token_embd.weight", kindMatrix, c.Embd, vocab)
 	for l := 0; l < c.Layers; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
-		add(p+"attn_k.weight", c.Type, c.Embd, kvDim)
-		add(p+"attn_k_norm.weight", tensor.F32, c.HeadDim)
-		add(p+"attn_norm.weight", tensor.F32, c.Embd)
-		add(p+"attn_output.weight", c.Type, qDim, c.Embd)
-		add(p+"attn_q.weight", c.Type, c.Embd, qDim)
-		add(p+"attn_q_norm.weight", tensor.F32, c.HeadDim)
-		add(p+"attn_v.weight", c.Type, c.Embd, kvDim)
-		add(p+"ffn_down.weight", c.Type, c.FF, c.Embd)
-		add(p+"ffn_gate.weight", c.Type, c.Embd, c.FF)
-		add(p+"ffn_norm.weight", tensor.F32, c.Embd)
-		add(p+"ffn_up.weight", c.Type, c.Embd, c.FF)
+		if qwen2 {
+			add(p+"attn_k.bias", kindBias, kvDim)
+		}
+		add(p+"attn_k.weight", kindMatrix, c.Embd, kvDim)
+		if qwen3 {
+			add(p+"attn_k_norm.weight", kindNorm, c.HeadDim)
+		}
+		add(p+"attn_norm.weight", kindNorm, c.Embd)
+		add(p+"attn_output.weight", kindMatrix, qDim, c.Embd)
+		if qwen2 {
+			add(p+"attn_q.bias", kindBias, qDim)
+		}
+		add(p+"attn_q.weight", kindMatrix, c.Embd, qDim)
+		if qwen3 {
+			add(p+"attn_q_norm.weight", kindNorm, c.HeadDim)
+		}
+		if qwen2 {
+			add(p+"attn_v.bias", kindBias, kvDim)
+		}
+		add(p+"attn_v.weight", kindMatrix, c.Embd, kvDim)
+		add(p+"ffn_down.weight", kindMatrix, c.FF, c.Embd)
+		add(p+"ffn_gate.weight", kindMatrix, c.Embd, c.FF)
+		add(p+"ffn_norm.weight", kindNorm, c.Embd)
+		add(p+"ffn_up.weight", kindMatrix, c.Embd, c.FF)
 	}
 	return out
 }
 
 // isNorm reports whether a tensor is a norm weight (1-D, values near 1).
-func (s TensorSpec) isNorm() bool { return len(s.Shape) == 1 }
+func (s TensorSpec) isNorm() bool { return s.kind == kindNorm }
+
+// llama3RopeFreqs computes rope_freqs.weight as llama.cpp's converter
+// does for a Llama 3.1 checkpoint (LlamaModel.generate_extra_tensors):
+// pair i turns at frequency f = base^(-2i/dim), wavelength 2π/f; pairs
+// faster than 8192/4 positions per turn keep factor 1, pairs slower than
+// 8192 take the full factor, and those between blend smoothly. For the
+// 8B (base 500000, dim 128, factor 8) the 64 factors run 1 … 1, 1.3 …
+// 7.5, 8 … 8.
+func llama3RopeFreqs(base float64, dim int, factor float64) []float32 {
+	const (
+		lowFreqFactor, highFreqFactor = 1.0, 4.0
+		oldContext                    = 8192.0
+		lowFreqWavelen                = oldContext / lowFreqFactor
+		highFreqWavelen               = oldContext / highFreqFactor
+	)
+	out := make([]float32, dim/2)
+	for i := range out {
+		// The converter computes the frequencies in float32 (torch).
+		freq := float64(float32(1 / math.Pow(base, float64(float32(2*i)/float32(dim)))))
+		wavelen := 2 * math.Pi / freq
+		switch {
+		case wavelen < highFreqWavelen:
+			out[i] = 1
+		case wavelen > lowFreqWavelen:
+			out[i] = float32(factor)
+		default:
+			smooth := (oldContext/wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
+			out[i] = float32(1 / ((1-smooth)/factor + smooth))
+		}
+	}
+	return out
+}
 
 // fileType is llama.cpp's llama_ftype for a model whose matrices all have
 // type t (general.file_type). Pure K-quant files are the "_S" variants.

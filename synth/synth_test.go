@@ -31,9 +31,12 @@ func openFixture(t *testing.T, name string) *gguf.File {
 	return f
 }
 
-// TestPresets: every preset is valid, has the tensor count of a Qwen3
-// model, and the 8B preset in Q6_K has the size of a real Qwen3-8B Q6_K
-// file (6.73 GB; every matrix there is Q6_K too).
+// TestPresets: every preset is valid, has the tensor count of its
+// architecture (11 a layer for qwen3, 9 for llama, 12 for qwen2, plus
+// rope_freqs for Llama 3.1/3.2), and the 8B-class presets in Q6_K have the
+// sizes of the real Q6_K files (Qwen3-8B 6.73 GB, Llama-3.1-8B 6.60 GB,
+// Mistral-7B-v0.3 5.95 GB, Qwen2.5-7B 6.25 GB; every matrix there is Q6_K
+// too).
 func TestPresets(t *testing.T) {
 	for _, name := range PresetNames() {
 		c, err := Preset(name)
@@ -44,8 +47,11 @@ func TestPresets(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 		specs := c.Tensors(c.Vocab)
-		want := 2 + 11*c.Layers
+		want := 2 + map[string]int{"qwen3": 11, "llama": 9, "qwen2": 12}[c.Arch]*c.Layers
 		if !c.Tied {
+			want++
+		}
+		if c.Llama3RopeFactor != 0 {
 			want++
 		}
 		if len(specs) != want {
@@ -60,8 +66,9 @@ func TestPresets(t *testing.T) {
 			bytes += job.size()
 		}
 		t.Logf("%-10s %3d tensors, %6.3f GB of tensor data", name, len(specs), float64(bytes)/1e9)
-		if name == "qwen3-8b" && (bytes < 6.6e9 || bytes > 6.8e9) {
-			t.Errorf("qwen3-8b Q6_K: %d bytes, want about 6.7e9", bytes)
+		real := map[string]float64{"qwen3-8b": 6.73e9, "llama3.1-8b": 6.60e9, "mistral-7b": 5.95e9, "qwen2.5-7b": 6.25e9}
+		if want, ok := real[name]; ok && (float64(bytes) < want-0.05e9 || float64(bytes) > want+0.05e9) {
+			t.Errorf("%s Q6_K: %d bytes, want about %.3g", name, bytes, want)
 		}
 	}
 	if _, err := Preset("qwen3-70b"); !errors.Is(err, ErrConfig) {
@@ -69,16 +76,33 @@ func TestPresets(t *testing.T) {
 	}
 }
 
-// TestTinyLayoutMatchesFixture: the qwen3-tiny preset gives exactly the
-// tensor names, types, shapes and order of the fixture model A (written by
-// llama.cpp's converter and llama-quantize), and the same qwen3.* values.
+// TestTinyLayoutMatchesFixture: the qwen3-tiny preset, and Configs shaped
+// like the llama and qwen2 fixtures, give exactly the tensor names, types,
+// shapes and order of the fixture models (written by llama.cpp's converter
+// and llama-quantize), and the same <arch>.* values.
 func TestTinyLayoutMatchesFixture(t *testing.T) {
-	fix := openFixture(t, "models/qwen3-tiny-q6k.gguf")
-	c, err := Preset("qwen3-tiny")
+	tiny, err := Preset("qwen3-tiny")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.ContextLength = 4096
+	for _, c := range []struct {
+		file string
+		cfg  Config
+	}{
+		{"qwen3-tiny-q6k", tiny},
+		{"llama-tiny-q6k", Config{Arch: "llama", Embd: 256, Layers: 4, Heads: 8, KVHeads: 2, HeadDim: 32, FF: 768, Tied: true,
+			ContextLength: 8192, RopeBase: 500000, Type: tensor.Q6_K}},
+		{"qwen2-tiny-q6k", Config{Arch: "qwen2", Embd: 256, Layers: 4, Heads: 4, KVHeads: 2, HeadDim: 64, FF: 768, Tied: true,
+			ContextLength: 4096, Type: tensor.Q6_K}},
+	} {
+		t.Run(c.file, func(t *testing.T) { testLayoutMatchesFixture(t, c.file, c.cfg) })
+	}
+}
+
+func testLayoutMatchesFixture(t *testing.T, file string, c Config) {
+	fix := openFixture(t, "models/"+file+".gguf")
+	c = c.Normalize()
+	c.ContextLength = int(must(fix.Int(c.Arch + ".context_length")))
 	var buf bytes.Buffer
 	if _, err := WriteTo(&buf, c, fix); err != nil {
 		t.Fatal(err)
@@ -98,7 +122,7 @@ func TestTinyLayoutMatchesFixture(t *testing.T) {
 		}
 	}
 	for _, kv := range fix.KVs() {
-		if !strings.HasPrefix(kv.Key, "qwen3.") && !strings.HasPrefix(kv.Key, "tokenizer.") &&
+		if !strings.HasPrefix(kv.Key, c.Arch+".") && !strings.HasPrefix(kv.Key, "tokenizer.") &&
 			kv.Key != "general.architecture" && kv.Key != "general.file_type" && kv.Key != "general.type" {
 			continue
 		}
@@ -111,6 +135,13 @@ func TestTinyLayoutMatchesFixture(t *testing.T) {
 			t.Errorf("%s = %v (%s), fixture %v (%s)", kv.Key, short(v.Any()), v.Type, short(kv.Value.Any()), kv.Value.Type)
 		}
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func short(v any) string {
@@ -410,5 +441,29 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := WriteTo(io.Discard, small(tensor.Q6_K), noTok); !errors.Is(err, ErrConfig) {
 		t.Errorf("vocab file without tokens: %v", err)
+	}
+}
+
+// TestLlama3RopeFreqs: the factors of Llama 3.1 8B (base 500000, 64
+// pairs, factor 8) start at 1 for the fast pairs, end at 8 for the slow
+// ones, rise monotonically between, and the blended pairs are exactly
+// those whose wavelength lies between 8192/4 and 8192 positions.
+func TestLlama3RopeFreqs(t *testing.T) {
+	f := llama3RopeFreqs(500000, 128, 8)
+	if len(f) != 64 || f[0] != 1 || f[63] != 8 {
+		t.Fatalf("%d factors, first %g, last %g", len(f), f[0], f[len(f)-1])
+	}
+	blended := 0
+	for i := 1; i < len(f); i++ {
+		if f[i] < f[i-1] {
+			t.Fatalf("factor %d = %g below factor %d = %g", i, f[i], i-1, f[i-1])
+		}
+		if f[i] != 1 && f[i] != 8 {
+			blended++
+		}
+	}
+	// 2π·500000^(2i/128) lies in (2048, 8192) for i = 29 … 34.
+	if blended != 6 {
+		t.Errorf("%d blended factors, want 6: %v", blended, f)
 	}
 }

@@ -8,15 +8,18 @@ import (
 	"github.com/gollm/gollm/tensor"
 )
 
-// Write writes a random-weight Qwen3 model described by cfg to path.
+// Write writes a random-weight model described by cfg to path.
 //
-// Metadata: general.architecture = "qwen3", general.type, general.name,
-// general.description (how it was made), the qwen3.* hyperparameters
+// Metadata: general.architecture = cfg.Arch, general.type, general.name,
+// general.description (how it was made), the <arch>.* hyperparameters
 // llama.cpp's loader reads (block_count, context_length, embedding_length,
 // feed_forward_length, attention.head_count, attention.head_count_kv,
-// rope.freq_base, attention.layer_norm_rms_epsilon, attention.key_length,
-// attention.value_length), the tokenizer, general.quantization_version
-// and general.file_type, in the order llama.cpp's tools write them.
+// rope.freq_base, attention.layer_norm_rms_epsilon, then
+// attention.key_length and value_length for qwen3 and wherever the head
+// width is not embedding_length / head_count, and vocab_size and
+// rope.dimension_count for llama, as its converter writes them), the
+// tokenizer, general.quantization_version and general.file_type, in the
+// order llama.cpp's tools write them.
 //
 // The tokenizer is copied from vocabFrom when it is not nil: every
 // tokenizer.* key (tokens, token types, merges, special token ids, add_bos,
@@ -70,21 +73,30 @@ func newWriter(cfg Config, vocabFrom *gguf.File) (*gguf.Writer, error) {
 	}
 
 	w := gguf.NewWriter()
+	a := cfg.Arch + "."
 	kvs := []gguf.KV{
-		{Key: "general.architecture", Value: gguf.String("qwen3")},
+		{Key: "general.architecture", Value: gguf.String(cfg.Arch)},
 		{Key: "general.type", Value: gguf.String("model")},
 		{Key: "general.name", Value: gguf.String(cfg.Name)},
 		{Key: "general.description", Value: gguf.String(describe(cfg))},
-		{Key: "qwen3.block_count", Value: gguf.Uint32(uint32(cfg.Layers))},
-		{Key: "qwen3.context_length", Value: gguf.Uint32(uint32(cfg.ContextLength))},
-		{Key: "qwen3.embedding_length", Value: gguf.Uint32(uint32(cfg.Embd))},
-		{Key: "qwen3.feed_forward_length", Value: gguf.Uint32(uint32(cfg.FF))},
-		{Key: "qwen3.attention.head_count", Value: gguf.Uint32(uint32(cfg.Heads))},
-		{Key: "qwen3.attention.head_count_kv", Value: gguf.Uint32(uint32(cfg.KVHeads))},
-		{Key: "qwen3.rope.freq_base", Value: gguf.Float32(float32(cfg.RopeBase))},
-		{Key: "qwen3.attention.layer_norm_rms_epsilon", Value: gguf.Float32(float32(cfg.RMSEps))},
-		{Key: "qwen3.attention.key_length", Value: gguf.Uint32(uint32(cfg.HeadDim))},
-		{Key: "qwen3.attention.value_length", Value: gguf.Uint32(uint32(cfg.HeadDim))},
+		{Key: a + "block_count", Value: gguf.Uint32(uint32(cfg.Layers))},
+		{Key: a + "context_length", Value: gguf.Uint32(uint32(cfg.ContextLength))},
+		{Key: a + "embedding_length", Value: gguf.Uint32(uint32(cfg.Embd))},
+		{Key: a + "feed_forward_length", Value: gguf.Uint32(uint32(cfg.FF))},
+		{Key: a + "attention.head_count", Value: gguf.Uint32(uint32(cfg.Heads))},
+		{Key: a + "attention.head_count_kv", Value: gguf.Uint32(uint32(cfg.KVHeads))},
+		{Key: a + "rope.freq_base", Value: gguf.Float32(float32(cfg.RopeBase))},
+		{Key: a + "attention.layer_norm_rms_epsilon", Value: gguf.Float32(float32(cfg.RMSEps))},
+	}
+	if cfg.Arch == "qwen3" || cfg.Heads*cfg.HeadDim != cfg.Embd {
+		kvs = append(kvs,
+			gguf.KV{Key: a + "attention.key_length", Value: gguf.Uint32(uint32(cfg.HeadDim))},
+			gguf.KV{Key: a + "attention.value_length", Value: gguf.Uint32(uint32(cfg.HeadDim))})
+	}
+	if cfg.Arch == "llama" {
+		kvs = append(kvs,
+			gguf.KV{Key: a + "vocab_size", Value: gguf.Uint32(uint32(vocab))},
+			gguf.KV{Key: a + "rope.dimension_count", Value: gguf.Uint32(uint32(cfg.HeadDim))})
 	}
 	kvs = append(kvs, tok...)
 	if cfg.Type.BlockSize() > 1 {

@@ -54,8 +54,13 @@ func (s *neumaier) value() float64 { return s.sum + s.c }
 // tensor of both fixture models, the listed rows bit for bit and the
 // whole-tensor sums to 1e-12 relative.
 func TestDequantizeGoldens(t *testing.T) {
-	for _, model := range []string{"qwen3-tiny-q6k", "qwen3-tiny-mixed"} {
+	files := map[string]string{"llama-tiny": "llama-tiny-q6k", "qwen2-tiny": "qwen2-tiny-q6k"}
+	for _, model := range []string{"qwen3-tiny-q6k", "qwen3-tiny-mixed", "llama-tiny", "qwen2-tiny"} {
 		t.Run(model, func(t *testing.T) {
+			file := model
+			if f, ok := files[model]; ok {
+				file = f
+			}
 			raw, err := os.ReadFile(testdata.Path(model, "dequant.json"))
 			if err != nil {
 				t.Fatal(err)
@@ -64,7 +69,7 @@ func TestDequantizeGoldens(t *testing.T) {
 			if err := json.Unmarshal(raw, &golden); err != nil {
 				t.Fatal(err)
 			}
-			f, err := gguf.Open(testdata.Path("models", model+".gguf"))
+			f, err := gguf.Open(testdata.Path("models", file+".gguf"))
 			if err != nil {
 				t.Fatal(err)
 			}

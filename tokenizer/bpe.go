@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Byte-pair encoding of one word.
@@ -64,6 +65,7 @@ type bpeScratch struct {
 	heap []bpeCandidate // (candidate) a binary min-heap
 	cps  []codePoint    // (code point) the pre-tokenizer's decoded text
 	ends []int32        // (word) byte offset where each word ends
+	enc  []byte         // a word's byte-level text (ignore_merges lookups)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(bpeScratch) }}
@@ -218,11 +220,24 @@ func (c *wordCache) put(word string, ids []int32) {
 // encodeText appends the tokens of a piece of text that holds no special
 // tokens: pre-tokenize, then BPE each word (through the cache).
 func (t *Tokenizer) encodeText(s *bpeScratch, text string, out []int32) []int32 {
-	s.cps, s.ends = splitQwen2(text, s.cps, s.ends[:0])
+	s.cps, s.ends = t.split(text, s.cps, s.ends[:0])
 	start := 0
 	for _, e := range s.ends {
 		word := text[start:int(e)]
 		start = int(e)
+		if t.ignoreMerges && len(word) > 1 {
+			// llama-bpe: a word that is a vocabulary entry is that entry,
+			// whatever the merges would build (llama.cpp looks the word's
+			// byte-level text up among all token texts).
+			s.enc = s.enc[:0]
+			for i := 0; i < len(word); i++ {
+				s.enc = utf8.AppendRune(s.enc, byteToRune[word[i]])
+			}
+			if id, ok := t.textToID[string(s.enc)]; ok {
+				out = append(out, id)
+				continue
+			}
+		}
 		if len(word) == 1 {
 			out = t.appendSymbol(out, t.byteSymbol[word[0]])
 			continue

@@ -66,6 +66,9 @@ func TestGoldenTokenize(t *testing.T) {
 		{[]string{"vocab", "deepseek-r1-qwen3.gguf"}, []string{"vocab", "deepseek-r1-qwen3.tokenize.json"}},
 		{[]string{"models", "qwen3-tiny-q6k.gguf"}, []string{"qwen3-tiny-q6k", "tokenize.json"}},
 		{[]string{"models", "qwen3-tiny-mixed.gguf"}, []string{"qwen3-tiny-mixed", "tokenize.json"}},
+		{[]string{"models", "qwen2-tiny-q6k.gguf"}, []string{"qwen2-tiny", "tokenize.json"}},
+		{[]string{"vocab", "llama3.gguf"}, []string{"vocab", "llama3.tokenize.json"}},
+		{[]string{"models", "llama-tiny-q6k.gguf"}, []string{"llama-tiny", "tokenize.json"}},
 	} {
 		t.Run(c.gguf[1], func(t *testing.T) {
 			tok := load(t, c.gguf...)
@@ -116,19 +119,22 @@ type promptGolden struct {
 // (specials cut out with the full vocabulary, the text between them encoded
 // with the small one).
 func TestGoldenPrompts(t *testing.T) {
-	for _, c := range []struct{ model, full string }{
-		{"qwen3-tiny-q6k", "qwen3.gguf"},
-		{"qwen3-tiny-mixed", "deepseek-r1-qwen3.gguf"},
+	for _, c := range []struct{ model, file, full string }{
+		{"qwen3-tiny-q6k", "qwen3-tiny-q6k", "qwen3.gguf"},
+		{"qwen3-tiny-mixed", "qwen3-tiny-mixed", "deepseek-r1-qwen3.gguf"},
+		{"qwen2-tiny", "qwen2-tiny-q6k", "qwen3.gguf"},
+		{"llama-tiny", "llama-tiny-q6k", "llama3.gguf"},
 	} {
 		t.Run(c.model, func(t *testing.T) {
-			small := load(t, "models", c.model+".gguf")
+			small := load(t, "models", c.file+".gguf")
 			full := load(t, "vocab", c.full)
 			var prompts []promptGolden
 			readJSON(t, &prompts, c.model, "prompts.json")
 			for _, p := range prompts {
 				switch p.Kind {
 				case "text":
-					equal(t, p.IDs, small.Encode(p.Text, true), "%s", p.Name)
+					// With BOS where the vocabulary asks for it (llama-tiny).
+					equal(t, p.IDs, small.Tokenize(p.Text, true, true), "%s", p.Name)
 				case "chat":
 					equal(t, p.IDsFullVocab, full.Encode(p.Text, true), "%s", p.Name)
 					var ids []int32
@@ -180,4 +186,41 @@ func TestSpecialTokens(t *testing.T) {
 	m := load(t, "models", "qwen3-tiny-q6k.gguf")
 	equal(t, []int32{190}, m.EOGs(), "tiny EOG ids")
 	equal(t, int32(-1), m.EOT(), "tiny eot")
+
+	// Llama 3: BOS added, generation stops at <|end_of_text|> and
+	// <|eot_id|> (found by name, as llama.cpp does). This is the Llama
+	// 3.0 vocabulary, where id 128008 is still a reserved token; Llama
+	// 3.1's <|eom_id|> is checked on a synthetic vocabulary below.
+	l := load(t, "vocab", "llama3.gguf")
+	equal(t, true, l.AddBOS(), "llama3 add_bos")
+	equal(t, int32(128000), l.BOS(), "llama3 bos")
+	equal(t, int32(128009), l.EOT(), "llama3 eot")
+	equal(t, int32(-1), l.EOM(), "llama3.0 eom")
+	equal(t, "<|reserved_special_token_4|>", l.TokenText(128008), "llama3.0 id 128008")
+	equal(t, []int32{128001, 128009}, l.EOGs(), "llama3 EOG ids")
+	for _, name := range []string{"<|end_of_text|>", "<|eot_id|>"} {
+		id, ok := l.TokenID(name)
+		equal(t, true, ok && l.IsEOG(id), "IsEOG(%s)", name)
+	}
+	for _, name := range []string{"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>"} {
+		id, _ := l.TokenID(name)
+		equal(t, false, l.IsEOG(id), "IsEOG(%s)", name)
+	}
+	equal(t, TypeControl, l.Type(128006), "<|start_header_id|> is CONTROL")
+
+	// Llama 3.1 adds <|eom_id|> (end of a message that calls a tool): it
+	// ends generation too, found by name like <|eot_id|>.
+	ctl := int32(TypeControl)
+	l31, err := synthVocab{model: "gpt2", pre: "llama-bpe",
+		extra:      []string{"<|begin_of_text|>", "<|end_of_text|>", "<|eom_id|>", "<|eot_id|>"},
+		extraTypes: []int32{ctl, ctl, ctl, ctl},
+		kvs:        map[string]gguf.Value{"tokenizer.ggml.bos_token_id": gguf.Uint32(256), "tokenizer.ggml.eos_token_id": gguf.Uint32(257), keyAddBOS: gguf.Bool(true)},
+	}.build(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, int32(258), l31.EOM(), "llama3.1 eom")
+	equal(t, int32(259), l31.EOT(), "llama3.1 eot")
+	equal(t, []int32{257, 258, 259}, l31.EOGs(), "llama3.1 EOG ids")
+	equal(t, []int32{256, 'h', 'i', 259}, l31.Tokenize("hi<|eot_id|>", true, true), "llama3.1 BOS and specials")
 }

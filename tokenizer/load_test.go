@@ -96,7 +96,7 @@ func TestLoadErrors(t *testing.T) {
 		msg  string
 	}{
 		{"model", mod(func(v *synthVocab) { v.model = "llama" }), ErrUnsupported, "gpt2"},
-		{"pre", mod(func(v *synthVocab) { v.pre = "llama3" }), ErrUnsupported, "qwen2, deepseek-r1-qwen"},
+		{"pre", mod(func(v *synthVocab) { v.pre = "gpt-4o" }), ErrUnsupported, "qwen2, deepseek-r1-qwen, llama-bpe"},
 		{"no pre", mod(func(v *synthVocab) { v.drop = map[string]bool{keyPre: true} }), ErrUnsupported, "qwen2"},
 		{"no tokens", mod(func(v *synthVocab) { v.drop = map[string]bool{keyTokens: true} }), gguf.ErrKeyNotFound, keyTokens},
 		{"no merges", mod(func(v *synthVocab) { v.drop = map[string]bool{keyMerges: true} }), gguf.ErrKeyNotFound, keyMerges},

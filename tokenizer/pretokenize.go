@@ -29,6 +29,11 @@ package tokenizer
 //
 // Special tokens are cut out before this runs; each piece of text between
 // them is split on its own, and its end counts as the end of the text.
+//
+// Llama 3's pre-tokenizer (GGUF pre = "llama-bpe") is the same regex but
+// for rule 3, which takes digits in runs of up to three, \p{N}{1,3}:
+// "2024" is the words "202", "4" there, and "2", "0", "2", "4" here. So one
+// scanner serves both, told the longest digit run (splitDigits).
 
 // codePoint is one decoded code point of the text being split.
 type codePoint struct {
@@ -66,6 +71,17 @@ var asciiClass = func() (t [128]charClass) {
 // splitQwen2 appends to ends the byte offset at which each word of text ends
 // (the last one is len(text)). cps is scratch space, returned for reuse.
 func splitQwen2(text string, cps []codePoint, ends []int32) ([]codePoint, []int32) {
+	return splitDigits(text, cps, ends, 1)
+}
+
+// splitLlama3 is splitQwen2 for the llama-bpe pre-tokenizer: digits in
+// runs of up to 3.
+func splitLlama3(text string, cps []codePoint, ends []int32) ([]codePoint, []int32) {
+	return splitDigits(text, cps, ends, 3)
+}
+
+// splitDigits is the scanner of both: rule 3 takes 1 to maxDigits digits.
+func splitDigits(text string, cps []codePoint, ends []int32, maxDigits int) ([]codePoint, []int32) {
 	cps = decodeCodePoints(text, cps)
 	n := len(cps) - 1 // code points, not counting the sentinel
 
@@ -103,9 +119,12 @@ func splitQwen2(text string, cps []codePoint, ends []int32) ([]codePoint, []int3
 				end++
 			}
 
-		// 3. \p{N}: one digit.
+		// 3. \p{N}{1,maxDigits}: one digit (qwen2), up to three (llama-bpe).
 		case is(i, classNumber):
 			end = i + 1
+			for end-i < maxDigits && is(end, classNumber) {
+				end++
+			}
 
 		// 4.  ?[^\s\p{L}\p{N}]+[\r\n]*
 		case is(i, classOther) || (r == ' ' && is(i+1, classOther)):

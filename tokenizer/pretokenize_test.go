@@ -3,9 +3,12 @@ package tokenizer
 import (
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/gollm/gollm/gguf"
 )
 
 func splitWords(text string) []string {
@@ -126,4 +129,85 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestLlama3Split: llama-bpe differs from qwen2 only in taking digits in
+// runs of up to three.
+func TestLlama3Split(t *testing.T) {
+	cases := []struct {
+		text         string
+		qwen2, llama []string
+	}{
+		{"2024", []string{"2", "0", "2", "4"}, []string{"202", "4"}},
+		{"a 1234567!", []string{"a", " ", "1", "2", "3", "4", "5", "6", "7", "!"}, []string{"a", " ", "123", "456", "7", "!"}},
+		{"x12y", []string{"x", "1", "2", "y"}, []string{"x", "12", "y"}},
+		{"٣٤٥٦", []string{"٣", "٤", "٥", "٦"}, []string{"٣٤٥", "٦"}}, // \p{N} beyond ASCII
+		{"I'M here", []string{"I", "'M", " here"}, []string{"I", "'M", " here"}},
+	}
+	words := func(split func(string, []codePoint, []int32) ([]codePoint, []int32), text string) []string {
+		bmpClassesOnce.Do(buildBMPClasses)
+		_, ends := split(text, nil, nil)
+		var out []string
+		start := 0
+		for _, e := range ends {
+			out = append(out, text[start:e])
+			start = int(e)
+		}
+		return out
+	}
+	for _, c := range cases {
+		if got := words(splitQwen2, c.text); !slices.Equal(got, c.qwen2) {
+			t.Errorf("qwen2 %q: %q, want %q", c.text, got, c.qwen2)
+		}
+		if got := words(splitLlama3, c.text); !slices.Equal(got, c.llama) {
+			t.Errorf("llama-bpe %q: %q, want %q", c.text, got, c.llama)
+		}
+	}
+}
+
+// TestIgnoreMerges: llama-bpe takes a word that is a vocabulary entry
+// whole, even where the merges cannot build it; qwen2 runs the merges.
+// The vocabulary has "abc" but only the merge a+b, so BPE gives "ab", "c"
+// (this vocabulary lists the byte tokens in byte order: "c" is id 99).
+func TestIgnoreMerges(t *testing.T) {
+	for _, c := range []struct {
+		pre  string
+		want []int32
+	}{{"qwen2", []int32{257, 'c'}}, {"llama-bpe", []int32{256}}} {
+		tok, err := synthVocab{model: "gpt2", pre: c.pre, extra: []string{"abc", "ab"},
+			extraTypes: []int32{int32(TypeNormal), int32(TypeNormal)}, merges: []string{"a b"}}.build(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tok.Encode("abc", false); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.pre, got, c.want)
+		}
+	}
+}
+
+// TestLlama3AddBOSDefault: without tokenizer.ggml.add_bos_token, a
+// llama-bpe vocabulary adds BOS (llama.cpp's default for its LLAMA3
+// pre-tokenizer, whose older names llama3 and llama-v3 are accepted too)
+// and a qwen2 one does not; the key, when present, decides.
+func TestLlama3AddBOSDefault(t *testing.T) {
+	for _, c := range []struct {
+		pre  string
+		key  *bool
+		want bool
+	}{
+		{"llama-bpe", nil, true}, {"llama3", nil, true}, {"llama-v3", nil, true}, {"qwen2", nil, false},
+		{"llama-bpe", new(false), false}, {"qwen2", new(true), true},
+	} {
+		kvs := map[string]gguf.Value{"tokenizer.ggml.bos_token_id": gguf.Uint32(65)}
+		if c.key != nil {
+			kvs[keyAddBOS] = gguf.Bool(*c.key)
+		}
+		tok, err := synthVocab{model: "gpt2", pre: c.pre, kvs: kvs}.build(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.AddBOS() != c.want || (c.want && !slices.Equal(tok.Tokenize("x", true, true), []int32{65, 'x'})) {
+			t.Errorf("%s, add_bos_token %v: AddBOS %v, want %v", c.pre, c.key, tok.AddBOS(), c.want)
+		}
+	}
 }

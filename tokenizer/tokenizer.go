@@ -1,16 +1,18 @@
 // Package tokenizer turns text into token ids and back, exactly as llama.cpp
 // does for the byte-level BPE vocabularies of Qwen2/Qwen3 and
 // DeepSeek-R1-Qwen3 models (GGUF tokenizer.ggml.model = "gpt2", pre =
-// "qwen2").
+// "qwen2") and of Llama 3 (pre = "llama-bpe").
 //
 // Encoding has three stages:
 //
 //  1. Special tokens (<|im_start|>, <think>, ...) are cut out of the text
 //     first (special.go), so they become single ids and never take part in
 //     BPE.
-//  2. Each stretch of ordinary text is split into words by the qwen2
-//     pre-tokenizer (pretokenize.go).
-//  3. Each word is encoded by byte-pair merges over its bytes (bpe.go).
+//  2. Each stretch of ordinary text is split into words by the qwen2 or
+//     llama-bpe pre-tokenizer (pretokenize.go).
+//  3. Each word is encoded by byte-pair merges over its bytes (bpe.go);
+//     llama-bpe first takes a word that is itself a vocabulary entry whole
+//     (llama.cpp's ignore_merges).
 //
 // Decoding maps each id back to the bytes it stands for (bytes.go). Byte-level
 // BPE can represent any byte string, so Decode(Encode(s)) == s for every s,
@@ -49,8 +51,25 @@ var (
 // Supported values of tokenizer.ggml.model and tokenizer.ggml.pre.
 var (
 	SupportedModels        = []string{"gpt2"}
-	SupportedPreTokenizers = []string{"qwen2", "deepseek-r1-qwen"} // same split
+	SupportedPreTokenizers = []string{"qwen2", "deepseek-r1-qwen", "llama-bpe", "llama3", "llama-v3"}
 )
+
+// preTokenizers are the word splitters of the supported pre-tokenizers,
+// whether each takes a word that is a vocabulary entry whole, and whether
+// BOS is added when the file has no tokenizer.ggml.add_bos_token: llama.cpp
+// sets both for its LLAMA3 pre-tokenizer (names llama-bpe, llama3,
+// llama-v3), neither for qwen2.
+var preTokenizers = map[string]struct {
+	split        func(text string, cps []codePoint, ends []int32) ([]codePoint, []int32)
+	ignoreMerges bool
+	addBOS       bool
+}{
+	"qwen2":            {splitQwen2, false, false},
+	"deepseek-r1-qwen": {splitQwen2, false, false}, // the same split
+	"llama-bpe":        {splitLlama3, true, true},
+	"llama3":           {splitLlama3, true, true},
+	"llama-v3":         {splitLlama3, true, true},
+}
 
 // TokenType is a vocabulary entry's type, as stored in
 // tokenizer.ggml.token_type (llama.cpp's llama_token_type numbering).
@@ -87,6 +106,10 @@ func (t TokenType) String() string {
 // Tokenizer is a loaded vocabulary. Create it with Load.
 type Tokenizer struct {
 	model, pre string
+
+	// The pre-tokenizer (see preTokenizers).
+	split        func(text string, cps []codePoint, ends []int32) ([]codePoint, []int32)
+	ignoreMerges bool
 
 	tokens   []string         // (token) text as stored in the file
 	types    []TokenType      // (token) type after llama.cpp's load-time fixes
@@ -142,7 +165,8 @@ func Load(f *gguf.File) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: no pre-tokenizer (%w); supported: %s", ErrUnsupported, err, strings.Join(SupportedPreTokenizers, ", "))
 	}
-	if pre != "qwen2" && pre != "deepseek-r1-qwen" {
+	pt, ok := preTokenizers[pre]
+	if !ok {
 		return nil, fmt.Errorf("%w: pre-tokenizer %q (supported: %s)", ErrUnsupported, pre, strings.Join(SupportedPreTokenizers, ", "))
 	}
 
@@ -155,11 +179,14 @@ func Load(f *gguf.File) (*Tokenizer, error) {
 		return nil, fmt.Errorf("%w: %d tokens", ErrInvalidVocab, n)
 	}
 	t := &Tokenizer{
-		model:    model,
-		pre:      pre,
-		tokens:   make([]string, n),
-		types:    make([]TokenType, n),
-		textToID: make(map[string]int32, n),
+		model:        model,
+		pre:          pre,
+		split:        pt.split,
+		ignoreMerges: pt.ignoreMerges,
+		addBOS:       pt.addBOS, // unless tokenizer.ggml.add_bos_token says otherwise
+		tokens:       make([]string, n),
+		types:        make([]TokenType, n),
+		textToID:     make(map[string]int32, n),
 	}
 	if err := t.loadTokens(f, tokens); err != nil {
 		return nil, err

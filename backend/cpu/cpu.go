@@ -43,6 +43,7 @@ type Backend struct {
 	norm   normTask
 	swiglu swigluTask
 	add    addTask
+	bias   biasTask
 	quant  quantTask
 	linear linearTask
 	rope   ropeTask
@@ -211,6 +212,10 @@ func (b *Backend) RoPE(x backend.Buffer, n int, pos []int32, r *backend.Rope) {
 	defer b.mu.Unlock()
 	t := &b.rope
 	t.x, t.pos, t.dims, t.tab = asMat(x), pos[:n], r.Dims, b.ropeTable(pos[:n], r)
+	t.rot = kernels.RoPE
+	if r.Style == backend.RopeNorm {
+		t.rot = kernels.RoPENorm
+	}
 	b.forRows(n, t.x.cols, t.fn)
 }
 
@@ -294,6 +299,15 @@ func (b *Backend) Add(dst, x backend.Buffer, n int) {
 	t := &b.add
 	t.dst, t.x = asMat(dst), asMat(x)
 	b.forRows(n, t.dst.cols, t.fn)
+}
+
+// AddBias adds b to each of the first n rows of x.
+func (b *Backend) AddBias(x backend.Buffer, v backend.Vector, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := &b.bias
+	t.x, t.b = asMat(x), v.(vector)
+	b.forRows(n, t.x.cols, t.fn)
 }
 
 // Gather copies rows of x into dst.

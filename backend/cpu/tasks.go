@@ -38,6 +38,7 @@ func (b *Backend) initTasks() {
 	b.norm.fn = b.norm.run
 	b.swiglu.fn = b.swiglu.run
 	b.add.fn = b.add.run
+	b.bias.fn = b.bias.run
 	b.quant.fn = b.quant.run
 	b.linear.b = b
 	b.linear.fn = b.linear.run
@@ -107,6 +108,19 @@ func (t *addTask) run(lo, hi int) {
 	}
 }
 
+// biasTask: x[i] += b for every row i.
+type biasTask struct {
+	x  *mat
+	b  []float32
+	fn func(lo, hi int)
+}
+
+func (t *biasTask) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		kernels.Add(t.x.row(i), t.b)
+	}
+}
+
 // quantTask quantizes rows of x into buf, format t, rb bytes per row.
 type quantTask struct {
 	x   *mat
@@ -151,6 +165,7 @@ type ropeTask struct {
 	pos  []int32
 	dims int
 	tab  []float32
+	rot  func(x []float32, dims int, cos, sin []float32) // kernels.RoPE or RoPENorm
 	fn   func(lo, hi int)
 }
 
@@ -159,7 +174,7 @@ func (t *ropeTask) run(lo, hi int) {
 	for i := lo; i < hi; i++ {
 		a := t.tab[int(t.pos[i])*t.dims : (int(t.pos[i])+1)*t.dims]
 		row := t.x.row(i)
-		kernels.RoPE(row[:len(row)/t.dims*t.dims], t.dims, a[:half], a[half:])
+		t.rot(row[:len(row)/t.dims*t.dims], t.dims, a[:half], a[half:])
 	}
 }
 

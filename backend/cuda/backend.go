@@ -838,6 +838,11 @@ func (b *Backend) RoPE(x backend.Buffer, n int, pos []int32, r *backend.Rope) {
 	m := asBuf(x)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if r.Style != backend.RopeNeoX {
+		// kernels_sm80.ptx has only the NEOX rotation so far.
+		b.fail(fmt.Errorf("cuda: RoPE style %s is not implemented on the GPU yet", r.Style))
+		return
+	}
 	maxPos := int32(0)
 	for _, p := range pos[:n] {
 		if p < 0 {
@@ -1009,6 +1014,21 @@ func (b *Backend) Add(dst, x backend.Buffer, n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rec.launch(kAdd, elemGeometry(count), ptrArg(d.ptr), ptrArg(s.ptr), i64Arg(int64(count)))
+}
+
+// AddBias adds the vector v to each of the first n rows of x, one add
+// launch per row (the add kernel is element-wise; biases are a few
+// launches per layer, small beside the matrix products).
+func (b *Backend) AddBias(x backend.Buffer, v backend.Vector, n int) {
+	d, bv := asBuf(x), v.(*vector)
+	if n == 0 || d.cols == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := 0; i < n; i++ {
+		b.rec.launch(kAdd, elemGeometry(d.cols), ptrArg(d.ptr+uint64(4*i*d.cols)), ptrArg(bv.ptr), i64Arg(int64(d.cols)))
+	}
 }
 
 // Gather copies x rows[i] into dst row i.

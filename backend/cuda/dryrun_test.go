@@ -3,6 +3,7 @@ package cuda
 import (
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,4 +269,63 @@ func TestDryRunCleanup(t *testing.T) {
 		t.Errorf("after the flush %d bytes allocated, want %d", after, want)
 	}
 	runtime.KeepAlive(keep)
+}
+
+// TestDryRunFamilies: the other families through the recorder. Qwen2's
+// biases are one add launch per bias and token (3 per layer and token,
+// checked against the allocations like every launch); the llama family's
+// NORM rope is refused with an error naming it, since kernels_sm80.ptx
+// rotates NEOX pairs only.
+func TestDryRunFamilies(t *testing.T) {
+	for _, c := range []struct {
+		file    string
+		wantErr string
+	}{{"qwen2-tiny-q6k", ""}, {"llama-tiny-q6k", "RoPE style norm is not implemented on the GPU"}} {
+		t.Run(c.file, func(t *testing.T) {
+			f, err := gguf.Open(fixturePath("models", c.file+".gguf"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			b := newBackend(Options{}, nil)
+			defer b.Close()
+			m, err := model.Load(f, b, model.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := m.NewState(model.StateOptions{Capacity: 64, BlockSize: 16, KVType: tensor.F16, MaxBatch: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 5
+			var batch flat.Batch
+			s.KV.AddSeq(0)
+			if _, err := s.KV.Append(0, n); err != nil {
+				t.Fatal(err)
+			}
+			for p := range n {
+				batch.Add(int32(p+1), p, 0, p == n-1)
+			}
+			err = m.Forward(s, &batch, make([]float32, m.Config.Vocab))
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("error %v, want one mentioning %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			adds := 0
+			for _, cmd := range b.dryLog {
+				if cmd.k == kAdd {
+					adds++
+				}
+			}
+			L := m.Config.Layers
+			if want := 2*L + 3*n*L; adds != want { // residual adds, then the biases
+				t.Errorf("%d add launches, want %d", adds, want)
+			}
+		})
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gollm/gollm/gguf"
+	"github.com/gollm/gollm/model"
 )
 
 func init() {
@@ -21,9 +22,11 @@ func init() {
 
 const infoHelp = `Usage: gollm info --model FILE [--json]
 
-Shows what a GGUF file holds: its version, its metadata, the tensor table
-(name, type, shape, offset, bytes), the total parameter count and the bits
-per weight over all tensors. Only the header is read, so this is instant
+Shows what a GGUF file holds: its version, the model family gollm runs it
+as (from general.architecture: llama, qwen2 or qwen3, with the pieces
+that tell them apart), its metadata, the tensor table (name, type, shape,
+offset, bytes), the total parameter count and the bits per weight over
+all tensors. Only the header is read, so this is instant
 even on a large model.
 
 Text output shortens long values: an array of more than 8 elements prints
@@ -35,6 +38,8 @@ count from the start of the tensor data section.
 --json prints exactly one JSON object:
 
   {"version": 3,
+   "family": {"architecture": "qwen3", "supported": true,
+              "pieces": "rope NEOX (halves), q/k norm, no q/k/v bias, dense FFN"},
    "metadata": {"general.architecture": "qwen3", ...},
    "tensors": [{"name": "token_embd.weight", "type": "q6_K",
                 "shape": [256, 4096], "offset": 0, "bytes": 860160}, ...],
@@ -117,6 +122,13 @@ func bitsPerWeight(params, bytes int64) float64 {
 func writeInfoText(w io.Writer, f *gguf.File, path string) error {
 	fmt.Fprintf(w, "file:        %s (%d bytes)\n", path, f.Bytes())
 	fmt.Fprintf(w, "GGUF:        version %d, alignment %d, tensor data at offset %d\n", f.Version, f.Alignment, f.DataOffset)
+	if fam := familyOf(f); fam != nil {
+		if fam.Supported {
+			fmt.Fprintf(w, "family:      %s: %s\n", fam.Arch, fam.Pieces)
+		} else {
+			fmt.Fprintf(w, "family:      %q, which gollm does not run (it runs %s)\n", fam.Arch, strings.Join(model.SupportedArchitectures, ", "))
+		}
+	}
 
 	fmt.Fprintf(w, "\nmetadata (%d keys):\n", len(f.KVs()))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -294,10 +306,28 @@ func elemAt(a *gguf.Array, i int) any {
 // infoJSON is the object --json prints.
 type infoJSON struct {
 	Version       uint32       `json:"version"`
+	Family        *familyJSON  `json:"family,omitempty"` // absent without general.architecture
 	Metadata      jsonMetadata `json:"metadata"`
 	Tensors       []tensorJSON `json:"tensors"`
 	Parameters    int64        `json:"parameters"`
 	BitsPerWeight float64      `json:"bits_per_weight"`
+}
+
+// familyJSON is the model family of a file (see model.DescribeFamily).
+type familyJSON struct {
+	Arch      string `json:"architecture"`
+	Supported bool   `json:"supported"`
+	Pieces    string `json:"pieces,omitempty"`
+}
+
+// familyOf reads general.architecture; nil when the file has none.
+func familyOf(f *gguf.File) *familyJSON {
+	arch, err := f.String("general.architecture")
+	if err != nil {
+		return nil
+	}
+	pieces, ok := model.DescribeFamily(arch)
+	return &familyJSON{Arch: arch, Supported: ok, Pieces: pieces}
 }
 
 type tensorJSON struct {
@@ -397,6 +427,7 @@ func writeInfoJSON(w io.Writer, f *gguf.File) error {
 	params, size := totals(f)
 	info := infoJSON{
 		Version:       f.Version,
+		Family:        familyOf(f),
 		Metadata:      f.KVs(),
 		Tensors:       make([]tensorJSON, len(f.Tensors())),
 		Parameters:    params,

@@ -250,6 +250,7 @@ func TestInfoText(t *testing.T) {
 	}
 	for _, want := range []string{
 		"version 3",
+		"family:      qwen3: rope NEOX (halves), q/k norm, no q/k/v bias, dense FFN",
 		`general.architecture`, `"qwen3"`,
 		`[array of 4096 string] ["!", "\"", "#", "$", "%", …]`,
 		`[array of 3840 string]`,
@@ -400,5 +401,47 @@ func TestInfoBadInput(t *testing.T) {
 	}
 	if code, stdout, stderr := run("info", "-h"); code != 0 || !strings.Contains(stdout+stderr, `{"type": "array", "elem": "string", "len": 151936}`) {
 		t.Errorf("help: exit %d, it should document the array summary", code)
+	}
+}
+
+// TestInfoFamily: info names the family gollm runs a file as, with its
+// pieces, in text and JSON, and says so when it runs no such family.
+func TestInfoFamily(t *testing.T) {
+	for _, c := range []struct{ file, arch, pieces string }{
+		{"llama-tiny-q6k.gguf", "llama", "rope NORM (adjacent pairs), no q/k norm, no q/k/v bias, rope_freqs when present, dense FFN"},
+		{"qwen2-tiny-q6k.gguf", "qwen2", "rope NEOX (halves), no q/k norm, q/k/v bias, dense FFN"},
+	} {
+		path := testdata.Path("models", c.file)
+		code, stdout, stderr := run("info", "--model", path)
+		if want := "family:      " + c.arch + ": " + c.pieces + "\n"; code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("%s: exit %d, stderr %q, output lacks %q", c.file, code, stderr, want)
+		}
+		code, stdout, _ = run("info", "--model", path, "--json")
+		var info struct {
+			Family struct {
+				Arch      string `json:"architecture"`
+				Supported bool   `json:"supported"`
+				Pieces    string `json:"pieces"`
+			} `json:"family"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &info); code != 0 || err != nil {
+			t.Fatalf("%s --json: exit %d, %v", c.file, code, err)
+		}
+		if info.Family.Arch != c.arch || !info.Family.Supported || info.Family.Pieces != c.pieces {
+			t.Errorf("%s --json: family %+v", c.file, info.Family)
+		}
+	}
+	dir := t.TempDir()
+	w := gguf.NewWriter()
+	if err := w.Set("general.architecture", gguf.String("gemma3")); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "gemma.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := run("info", "--model", path)
+	if want := `family:      "gemma3", which gollm does not run (it runs llama, qwen2, qwen3)`; code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("unsupported architecture: exit %d, output lacks %q:\n%s", code, want, stdout)
 	}
 }

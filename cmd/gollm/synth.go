@@ -15,25 +15,39 @@ import (
 )
 
 func init() {
-	register(command{name: "synth", summary: "write a random-weight Qwen3 model (for tests and benchmarks)", run: runSynth})
+	register(command{name: "synth", summary: "write a random-weight model of a supported family (for tests and benchmarks)", run: runSynth})
 }
 
 const synthHelp = `Usage: gollm synth --out FILE [--preset NAME] [--type TYPE] [--seed N]
                    [--vocab-from FILE] [--embd N --layers N --heads N --kv-heads N
                     --head-dim N --ff N --vocab N --tied --ctx N --name S --quantize]
 
-Writes a GGUF file shaped exactly like a llama.cpp Qwen3 model (metadata,
-tensor names, shapes and types) but filled with random weights: it loads
-and runs like the real thing and talks nonsense. Useful for tests and for
-benchmarks at real sizes when no real weights are at hand.
+Writes a GGUF file shaped exactly like a llama.cpp model of one of the
+families gollm runs (metadata, tensor names, shapes and types) but filled
+with random weights: it loads and runs like the real thing and talks
+nonsense. Useful for tests and for benchmarks at real sizes when no real
+weights are at hand.
 
 Start from a preset and override any dimension:
 
-  qwen3-tiny   256 embd,  4 layers,  8/4 heads x 64, ff   768, vocab   4096, tied
-  qwen3-0.6b  1024 embd, 28 layers, 16/8 heads x 128, ff  3072, vocab 151936, tied
-  qwen3-1.7b  2048 embd, 28 layers, 16/8 heads x 128, ff  6144, vocab 151936, tied
-  qwen3-4b    2560 embd, 36 layers, 32/8 heads x 128, ff  9728, vocab 151936, tied
-  qwen3-8b    4096 embd, 36 layers, 32/8 heads x 128, ff 12288, vocab 151936
+  qwen3-tiny    qwen3   256 embd,  4 layers,  8/4 heads x 64,  ff   768, vocab   4096, tied
+  qwen3-0.6b    qwen3  1024 embd, 28 layers, 16/8 heads x 128, ff  3072, vocab 151936, tied
+  qwen3-1.7b    qwen3  2048 embd, 28 layers, 16/8 heads x 128, ff  6144, vocab 151936, tied
+  qwen3-4b      qwen3  2560 embd, 36 layers, 32/8 heads x 128, ff  9728, vocab 151936, tied
+  qwen3-8b      qwen3  4096 embd, 36 layers, 32/8 heads x 128, ff 12288, vocab 151936
+  llama3.2-1b   llama  2048 embd, 16 layers, 32/8 heads x 64,  ff  8192, vocab 128256, tied, rope_freqs
+  llama3.2-3b   llama  3072 embd, 28 layers, 24/8 heads x 128, ff  8192, vocab 128256, tied, rope_freqs
+  llama3.1-8b   llama  4096 embd, 32 layers, 32/8 heads x 128, ff 14336, vocab 128256, rope_freqs
+  mistral-7b    llama  4096 embd, 32 layers, 32/8 heads x 128, ff 14336, vocab  32768
+  qwen2.5-0.5b  qwen2   896 embd, 24 layers, 14/2 heads x 64,  ff  4864, vocab 151936, tied
+  qwen2.5-1.5b  qwen2  1536 embd, 28 layers, 12/2 heads x 128, ff  8960, vocab 151936, tied
+  qwen2.5-3b    qwen2  2048 embd, 36 layers, 16/2 heads x 128, ff 11008, vocab 151936, tied
+  qwen2.5-7b    qwen2  3584 embd, 28 layers, 28/4 heads x 128, ff 18944, vocab 152064
+
+The second column is the architecture (general.architecture): llama files
+are Llama 3.x and Mistral, qwen2 files Qwen2.5. A width that is not a whole
+number of 256-value blocks (Qwen2.5-0.5B's 896) gets llama-quantize's
+fallback type for those matrices (q6_k: q8_0, q5_k: q5_1, q4_k: q5_0).
 
 Matrices get --type (q6_k, q4_k, q5_k, q8_0, q4_0, q4_1, q5_0, q5_1, f16,
 bf16 or f32); norms are f32. Quantized blocks are drawn directly from
@@ -155,7 +169,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "wrote %s: %s, %d tensors, %.3f GB (%d bytes) in %.1fs (%.0f MB/s)\n",
 		*out, cfg.Name, len(cfg.Tensors(cfg.Vocab)), float64(st.Size())/1e9, st.Size(),
 		elapsed.Seconds(), float64(st.Size())/1e6/elapsed.Seconds())
-	fmt.Fprintf(stdout, "  embd %d, %d layers, %d/%d heads x %d, ff %d, vocab %d, %s, %s (%s), seed %d\n",
-		cfg.Embd, cfg.Layers, cfg.Heads, cfg.KVHeads, cfg.HeadDim, cfg.FF, cfg.Vocab, tying, cfg.Type, how, cfg.Seed)
+	fmt.Fprintf(stdout, "  %s, embd %d, %d layers, %d/%d heads x %d, ff %d, vocab %d, %s, %s (%s), seed %d\n",
+		cfg.Arch, cfg.Embd, cfg.Layers, cfg.Heads, cfg.KVHeads, cfg.HeadDim, cfg.FF, cfg.Vocab, tying, cfg.Type, how, cfg.Seed)
 	return nil
 }

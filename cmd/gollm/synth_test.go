@@ -135,3 +135,37 @@ func TestSynthUsageErrors(t *testing.T) {
 		t.Errorf("missing vocab file: exit %d, want 1", code)
 	}
 }
+
+// TestSynthFamiliesRun: `gollm synth` writes a model of each new preset's
+// architecture (small dimensions), `gollm info` names its family, and
+// `gollm run` answers with it, batched as alone.
+func TestSynthFamiliesRun(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ preset, arch, vocab string }{
+		{"llama3.1-8b", "llama", "llama3.gguf"},
+		{"mistral-7b", "llama", ""},
+		{"qwen2.5-7b", "qwen2", "qwen3.gguf"},
+	} {
+		path := filepath.Join(dir, c.preset+".gguf")
+		args := []string{"--out", path, "--preset", c.preset, "--layers", "2", "--embd", "256", "--heads", "4",
+			"--kv-heads", "2", "--head-dim", "64", "--ff", "512"}
+		if c.vocab != "" {
+			args = append(args, "--vocab-from", testdata.Path("vocab", c.vocab))
+		} else {
+			args = append(args, "--vocab", "512")
+		}
+		if code, out, errOut := synthCLI(args...); code != 0 || !strings.Contains(out, "  "+c.arch+", embd 256") {
+			t.Fatalf("%s: exit %d: %s%s", c.preset, code, out, errOut)
+		}
+		if code, out, _ := run("info", "--model", path); code != 0 || !strings.Contains(out, "family:      "+c.arch+": ") {
+			t.Errorf("%s: info: exit %d:\n%.300s", c.preset, code, out)
+		}
+		runArgs := []string{"run", "--model", path, "--temp", "0", "--json", "--max-tokens", "6", "--ctx", "1024"}
+		rep := runJSON(t, append(runArgs, "--seq", "2", "--prompt", "Hi there, how are you?", "--prompt", "How much is 6+6?")...)
+		alone := runJSON(t, append(runArgs, "--seq", "1", "--prompt", "How much is 6+6?")...)
+		if len(rep.Sequences) != 2 || len(rep.Sequences[1].GeneratedIDs) != 6 ||
+			!slices.Equal(rep.Sequences[1].GeneratedIDs, alone.Sequences[0].GeneratedIDs) {
+			t.Errorf("%s: batched %+v, alone %+v", c.preset, rep.Sequences, alone.Sequences)
+		}
+	}
+}
