@@ -106,6 +106,9 @@ func (s *Server) admit(ctx context.Context, n int) (*lease, *apiError) {
 			return nil, e
 		}
 		s.metrics.Queued(1)
+		if s.hooks.onQueued != nil {
+			s.hooks.onQueued()
+		}
 		err := s.seqs.Acquire(ctx, int64(n))
 		s.waiting.Add(-1)
 		s.metrics.Queued(-1)
@@ -133,6 +136,9 @@ func (l *lease) release() {
 		l.s.running.Add(-1)
 		l.s.metrics.Running(-1)
 		l.s.seqs.Release(int64(l.n))
+		if l.s.hooks.onRelease != nil {
+			l.s.hooks.onRelease()
+		}
 	})
 }
 
@@ -261,6 +267,9 @@ func (c *choice) run(seq *gollm.Sequence, p sample.Params) (gollm.Generation, *a
 	}
 	o.OnToken = func(id int32) bool {
 		c.first.CompareAndSwap(0, time.Now().UnixNano())
+		if c.s.hooks.onToken != nil {
+			c.s.hooks.onToken()
+		}
 		if c.j.logprobs {
 			c.pending = append(c.pending, c.logprob(id))
 		}

@@ -83,8 +83,8 @@ func (s *Server) logged(h http.Handler) http.Handler {
 			slog.Int("status", rec.status), slog.Int("prompt_tokens", rec.prompt), slog.Int("cached_tokens", rec.cached),
 			slog.Int("generated_tokens", rec.generated), slog.Duration("ttft", rec.ttft),
 			slog.Duration("duration", time.Since(rec.start)), slog.String("finish", rec.finish))
-		if s.afterServe != nil {
-			s.afterServe()
+		if s.hooks.onLogged != nil {
+			s.hooks.onLogged()
 		}
 	})
 }

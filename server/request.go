@@ -67,7 +67,8 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) *apiE
 		if typeErr.Field == "" {
 			return badRequest("", "the request body must be a JSON object, not %s", typeErr.Value)
 		}
-		return badRequest(typeErr.Field, "%s must be %s, not %s", typeErr.Field, typeName(typeErr.Type.String()), typeErr.Value)
+		field := strings.TrimPrefix(typeErr.Field, "samplingFields.") // the embedded struct's name is no field
+		return badRequest(field, "%s must be %s, not %s", field, typeName(typeErr.Type.String()), typeErr.Value)
 	}
 	return badRequest("", "the request body cannot be read: %s", shorten(err.Error(), 200))
 }

@@ -169,8 +169,18 @@ type Server struct {
 	cancel   context.CancelFunc
 	closed   sync.Once
 
-	reqSeq     atomic.Uint64 // request numbers, for ids
-	afterServe func()        // tests: called after each request is logged
+	reqSeq atomic.Uint64 // request numbers, for ids
+	hooks  hooks
+}
+
+// hooks let tests follow a request without sleeping. Each is called, when
+// set, on the request's goroutine.
+type hooks struct {
+	onQueued  func() // the request starts waiting in the queue
+	onToken   func() // a choice got a token (before it is sent)
+	onCancel  func() // the request's context ended while it held sequences
+	onRelease func() // its sequences went back
+	onLogged  func() // its log line is written
 }
 
 // New makes a server: it checks the options and creates the shared
@@ -257,8 +267,16 @@ func (s *Server) routes() {
 	mux.Handle("POST /detokenize", api("", s.detokenize))
 	mux.HandleFunc("GET /health", s.health)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	// Anything else: 405 for a known path, 404 for the rest.
+	known := map[string]string{"/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/models": "GET",
+		"/tokenize": "POST", "/detokenize": "POST", "/health": "GET", "/metrics": "GET"}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errorf(http.StatusNotFound, "", "unknown_url", "unknown request URL: %s %s", r.Method, shorten(r.URL.Path, 80)))
+		if m, ok := known[r.URL.Path]; ok {
+			w.Header().Set("Allow", m)
+			writeError(w, errorf(http.StatusMethodNotAllowed, "", "method_not_allowed", "%s takes %s, not %s", r.URL.Path, m, shorten(r.Method, 20)))
+			return
+		}
+		writeError(w, errorf(http.StatusNotFound, "", "unknown_url", "unknown request URL: %s %s", shorten(r.Method, 20), shorten(r.URL.Path, 80)))
 	})
 	s.mux = mux
 }

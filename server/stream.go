@@ -51,6 +51,9 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, j *job, o answer
 		return
 	}
 	defer l.release()
+	if s.hooks.onCancel != nil {
+		defer context.AfterFunc(ctx, s.hooks.onCancel)()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	out := make(chan delta, 64)
