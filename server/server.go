@@ -333,6 +333,10 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// StartDrain turns draining on (as Drain does first) and returns at
+// once: health answers 503 and new requests are refused from now on.
+func (s *Server) StartDrain() { s.stopTaking() }
+
 // Draining reports whether Drain or Close was called.
 func (s *Server) Draining() bool { return s.draining.Load() }
 
@@ -373,4 +377,15 @@ func (s *Server) stopTaking() <-chan struct{} {
 		s.idle = append(s.idle, c)
 	}
 	return c
+}
+
+// Loading is the handler to serve while the model loads, before New
+// returns: /health and every other path answer 503 in OpenAI's error
+// shape, so that a load balancer waits and a client knows to retry.
+func Loading() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e := errorf(http.StatusServiceUnavailable, "", "loading", "the model is loading")
+		e.retry = 1
+		writeError(w, e)
+	})
 }
