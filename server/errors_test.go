@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -324,3 +325,122 @@ func TestDisconnect(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// TestDrainInProcess: Drain refuses new requests (503) and turns health
+// 503 while a request under way finishes normally; Drain returns when it
+// has.
+func TestDrainInProcess(t *testing.T) {
+	ts := newTestServer(t, qwenModel, Options{Parallel: 2})
+	b := newBlock(ts.Server)
+	first := make(chan int)
+	go func() { s, _ := ts.post(t, "/v1/chat/completions", okChat); first <- s }()
+	<-b.started
+	ts.StartDrain()
+	if status, body := ts.post(t, "/v1/chat/completions", okChat); status != 503 {
+		t.Errorf("a new request while draining: %d %s", status, body)
+	} else if e := checkErrorShape(t, body); e["type"] != "unavailable_error" {
+		t.Errorf("503 body: %s", body)
+	}
+	if status, _ := ts.get(t, "/health"); status != 503 {
+		t.Errorf("health while draining: %d", status)
+	}
+	drained := make(chan error)
+	go func() { drained <- ts.Drain(context.Background()) }()
+	b.release()
+	if s := <-first; s != 200 {
+		t.Errorf("the request under way: %d", s)
+	}
+	if err := <-drained; err != nil {
+		t.Errorf("Drain: %v", err)
+	}
+}
+
+// TestDrainTimeout: requests still running when Drain's context ends are
+// cancelled (the client sees 503) and Drain returns the context's error.
+func TestDrainTimeout(t *testing.T) {
+	ts := newTestServer(t, qwenModel, Options{Parallel: 1})
+	b := newBlock(ts.Server)
+	cancelled := make(chan struct{})
+	ts.hooks.onCancel = func() { close(cancelled) }
+	first := make(chan int)
+	go func() { s, _ := ts.post(t, "/v1/chat/completions", okChat); first <- s }()
+	<-b.started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	drained := make(chan error)
+	go func() { drained <- ts.Drain(ctx) }()
+	// Drain cancels the request, then waits for it; the blocked token
+	// callback is let go once the cancel is seen.
+	<-cancelled
+	b.release()
+	if err := <-drained; err != context.Canceled {
+		t.Errorf("Drain: %v", err)
+	}
+	if s := <-first; s != 503 {
+		t.Errorf("the cancelled request: %d", s)
+	}
+}
+
+// TestTimeout: a request past Options.Timeout gets 504 in OpenAI's shape.
+func TestTimeout(t *testing.T) {
+	ts := newTestServer(t, qwenModel, Options{Parallel: 1, Timeout: time.Nanosecond})
+	status, body := ts.post(t, "/v1/chat/completions", okChat)
+	if status != 504 {
+		t.Fatalf("%d %s", status, body)
+	}
+	if e := checkErrorShape(t, body); e["type"] != "timeout_error" {
+		t.Errorf("%s", body)
+	}
+}
+
+// TestMetricsEndpoint: /metrics answers in Prometheus' text format
+// without a key, and the server keeps its gauges balanced: after the
+// requests, none waits and none runs.
+func TestMetricsEndpoint(t *testing.T) {
+	ts := newTestServer(t, qwenModel, Options{Parallel: 1, APIKeys: []string{"k"}})
+	ts.post(t, "/v1/chat/completions", okChat, "Authorization", "Bearer k")
+	req, _ := http.NewRequest("GET", ts.http.URL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body strings.Builder
+	bufio.NewReader(resp.Body).WriteTo(&body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") || !strings.Contains(body.String(), "# TYPE") {
+		t.Errorf("/metrics: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body.String())
+	}
+	if w, r := ts.Load(); w != 0 || r != 0 {
+		t.Errorf("%d waiting, %d running", w, r)
+	}
+}
+
+// TestToolsAndRoles: a conversation with a system prompt, a tool
+// definition, an assistant tool call and the tool's answer renders and
+// is answered.
+func TestToolsAndRoles(t *testing.T) {
+	ts := newTestServer(t, qwenModel, Options{Parallel: 1})
+	body := `{"model":"qwen3-tiny-q6k","max_tokens":3,"temperature":0,
+	  "tools":[{"type":"function","function":{"name":"add","description":"adds","parameters":{"type":"object","properties":{"a":{"type":"number"}}}}}],
+	  "messages":[{"role":"developer","content":"You add numbers."},
+	    {"role":"user","content":[{"type":"text","text":"6+6?"}]},
+	    {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"add","arguments":"{\"a\":6}"}}]},
+	    {"role":"tool","tool_call_id":"c1","content":"12"}]}`
+	status, resp := ts.post(t, "/v1/chat/completions", body)
+	if status != 200 {
+		t.Fatalf("%d %s", status, resp)
+	}
+	// The tool definition reached the template: the prompt is longer
+	// than without it.
+	var with, without struct {
+		Usage struct {
+			PromptTokens int `json:"prompt_tokens"`
+		} `json:"usage"`
+	}
+	json.Unmarshal(resp, &with)
+	_, resp = ts.post(t, "/v1/chat/completions", strings.Replace(body, `"tools":[`, `"tool_choice":"none","tools":[`, 1))
+	json.Unmarshal(resp, &without)
+	if with.Usage.PromptTokens <= without.Usage.PromptTokens {
+		t.Errorf("prompt tokens with the tools %d, without (tool_choice none) %d", with.Usage.PromptTokens, without.Usage.PromptTokens)
+	}
+}

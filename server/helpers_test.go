@@ -264,3 +264,5 @@ func (c *countingSteps) prompt() int {
 	defer c.mu.Unlock()
 	return c.promptTokens
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
