@@ -262,8 +262,9 @@ func TestDisconnect(t *testing.T) {
 	var cancelStep, releaseStep int
 	released := make(chan struct{})
 	running := -1
-	ts.hooks.onCancel = func() { cancelStep = ts.Context().Steps() }
-	var once1, once2 sync.Once
+	cancelled := make(chan struct{})
+	var once0, once1, once2 sync.Once
+	ts.hooks.onCancel = func() { once0.Do(func() { cancelStep = ts.Context().Steps(); close(cancelled) }) }
 	ts.hooks.onRelease = func() {
 		once1.Do(func() {
 			releaseStep = ts.Context().Steps()
@@ -296,6 +297,7 @@ func TestDisconnect(t *testing.T) {
 	cancel() // the client goes away mid-stream
 	resp.Body.Close()
 	<-released
+	<-cancelled
 	if releaseStep-cancelStep > 1 {
 		t.Errorf("the sequence came back %d steps after the cancel (step %d → %d), want at most 1", releaseStep-cancelStep, cancelStep, releaseStep)
 	}
