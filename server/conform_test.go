@@ -422,3 +422,30 @@ func TestLogprobs(t *testing.T) {
 		t.Errorf("tokens spell %q, content %q", spelled.String(), c.Message.Content)
 	}
 }
+
+// TestCompletionLogprobs: the completions endpoint's logprobs shape:
+// tokens, their log-probabilities, the top alternatives and the text
+// offsets, which spell the answer.
+func TestCompletionLogprobs(t *testing.T) {
+	ts := newTestServer(t, qwenModel, Options{Parallel: 1})
+	resp, err := ts.client.Completions.New(context.Background(), openai.CompletionNewParams{Model: qwenModel,
+		Prompt:      openai.CompletionNewParamsPromptUnion{OfString: openai.String("Once upon a time")},
+		Temperature: openai.Float(0), MaxTokens: openai.Int(6), Logprobs: openai.Int(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := resp.Choices[0]
+	lp := c.Logprobs
+	if len(lp.Tokens) != 6 || len(lp.TokenLogprobs) != 6 || len(lp.TopLogprobs) != 6 || len(lp.TextOffset) != 6 {
+		t.Fatalf("logprobs: %+v", lp)
+	}
+	text := strings.Join(lp.Tokens, "")
+	if asJSON(text) != c.Text {
+		t.Errorf("tokens spell %q, text %q", text, c.Text)
+	}
+	for i := range lp.Tokens {
+		if lp.TokenLogprobs[i] > 0 || len(lp.TopLogprobs[i]) == 0 {
+			t.Errorf("token %d: %g, top %v", i, lp.TokenLogprobs[i], lp.TopLogprobs[i])
+		}
+	}
+}

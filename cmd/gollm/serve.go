@@ -137,6 +137,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 			loading.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
 	served := make(chan error, 1)

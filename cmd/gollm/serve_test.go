@@ -178,3 +178,27 @@ func httpGet(t *testing.T, url string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestServeKeys: --api-key is repeatable, @FILE reads one key per line
+// (blank lines and # comments skipped), GOLLM_API_KEY adds one; a file
+// without a key is a usage error.
+func TestServeKeys(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/keys"
+	if err := os.WriteFile(file, []byte("# the team's keys\nk-file-1\n\n  k-file-2  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := dir + "/empty"
+	os.WriteFile(empty, []byte("# none\n\n"), 0o600)
+	t.Setenv("GOLLM_API_KEY", "k-env")
+	f := serveFlags{host: "127.0.0.1", port: 8080, parallel: 1, batchSize: 512, kvType: "f16", reasoning: "deepseek",
+		logFormat: "text", maxBodyMiB: 8, keys: multiFlag{"k-flag", "@" + file}}
+	keys, err := f.check()
+	if err != nil || strings.Join(keys, ",") != "k-flag,k-file-1,k-file-2,k-env" {
+		t.Errorf("keys %q, %v", keys, err)
+	}
+	f.keys = multiFlag{"@" + empty}
+	if _, err := f.check(); err == nil || !strings.Contains(err.Error(), "no key") {
+		t.Errorf("a file without keys: %v", err)
+	}
+}
