@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
 )
 
@@ -317,5 +316,3 @@ func templateOptions(req *chatRequest, ro *chat.RenderOptions) *apiError {
 	}
 	return nil
 }
-
-var _ = gollm.FinishStop

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -325,8 +324,6 @@ func TestDisconnect(t *testing.T) {
 		t.Errorf("after a disconnect: %d %s", status, b)
 	}
 }
-
-var _ = fmt.Sprint
 
 // TestDrainInProcess: Drain refuses new requests (503) and turns health
 // 503 while a request under way finishes normally; Drain returns when it

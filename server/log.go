@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 )
 
@@ -73,19 +74,34 @@ func (s *Server) logged(h http.Handler) http.Handler {
 		rec := &record{id: fmt.Sprintf("req-%06x-%d", s.created&0xffffff, s.reqSeq.Add(1)), start: time.Now()}
 		w.Header().Set("X-Request-Id", rec.id)
 		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			// A bug must not take the process down with every other
+			// request: the client gets a 500 (if nothing was sent yet),
+			// the log the stack. http.ErrAbortHandler is net/http's own
+			// way to abort a response, and goes on up.
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic", slog.String("id", rec.id), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+				if sw.status == 0 {
+					writeError(sw, errorf(http.StatusInternalServerError, "", "", "internal error (request %s)", rec.id))
+				}
+			}
+			rec.status = sw.status
+			if rec.gone {
+				rec.status = statusClientGone
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("id", rec.id), slog.String("method", r.Method), slog.String("path", shorten(r.URL.Path, 200)),
+				slog.Int("status", rec.status), slog.Int("prompt_tokens", rec.prompt), slog.Int("cached_tokens", rec.cached),
+				slog.Int("generated_tokens", rec.generated), slog.Duration("ttft", rec.ttft),
+				slog.Duration("duration", time.Since(rec.start)), slog.String("finish", rec.finish))
+			if s.hooks.onLogged != nil {
+				s.hooks.onLogged()
+			}
+		}()
 		h.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
-		rec.status = sw.status
-		if rec.gone {
-			rec.status = statusClientGone
-		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("id", rec.id), slog.String("method", r.Method), slog.String("path", shorten(r.URL.Path, 200)),
-			slog.Int("status", rec.status), slog.Int("prompt_tokens", rec.prompt), slog.Int("cached_tokens", rec.cached),
-			slog.Int("generated_tokens", rec.generated), slog.Duration("ttft", rec.ttft),
-			slog.Duration("duration", time.Since(rec.start)), slog.String("finish", rec.finish))
-		if s.hooks.onLogged != nil {
-			s.hooks.onLogged()
-		}
 	})
 }
 

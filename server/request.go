@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -258,5 +257,3 @@ func (s *Server) checkN(n *int64) (int, *apiError) {
 // finite64 is false for NaN and infinities (which JSON cannot carry,
 // but a bug could make).
 func finite64(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-
-var _ = fmt.Sprintf
