@@ -122,6 +122,7 @@ func (s *Server) chatJob(req *chatRequest) (*job, *apiError) {
 		return nil, badRequest("messages", "the model's chat template cannot render these messages: %s", shorten(err.Error(), 300))
 	}
 	j.prompt = tok.TokenizeLiteral(rendered, true, literal)
+	j.tools = len(ro.Tools) > 0
 	j.opensThought = chat.PromptOpensThought(rendered)
 	if e := s.fillJob(j, &req.samplingFields, req.MaxTokens, req.MaxCompletionTokens, req.N, req.Stop); e != nil {
 		return nil, e

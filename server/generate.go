@@ -42,6 +42,7 @@ type job struct {
 	logprobs     bool // report each token's log-probability
 	topLogprobs  int  // and that many alternatives
 	split        bool // thoughts go to reasoning_content
+	tools        bool // the request offers tools: parse tool calls (toolcalls.go)
 	opensThought bool // the prompt itself opened a thought (DeepSeek-R1)
 }
 
@@ -50,6 +51,8 @@ type delta struct {
 	choice   int
 	thought  string
 	content  string
+	call     *toolCall      // a tool call (toolcalls.go)
+	callNum  int            // its index among the choice's calls
 	logprobs []tokenLogprob // of the tokens whose text this delta completes
 	finish   string         // the OpenAI finish reason, on a choice's last delta
 }
@@ -172,6 +175,8 @@ type choice struct {
 	thought  bool // thought text was sent
 	row      []float32
 	pending  []tokenLogprob
+	tools    *toolParser // nil when the request offers no tools
+	calls    int         // tool calls sent
 }
 
 // run generates the choice on seq, sending its deltas.
@@ -180,6 +185,9 @@ func (c *choice) run(seq *gollm.Sequence, p sample.Params) (gollm.Generation, *a
 	dec := tok.NewStreamDecoder()
 	if c.j.split {
 		c.reason = chat.NewReasoningParser(c.j.opensThought)
+	}
+	if c.j.tools {
+		c.tools = &toolParser{}
 	}
 	o := gollm.GenerateOptions{MaxTokens: c.j.maxTokens, Sampling: &p}
 	if c.j.logprobs {
@@ -220,11 +228,18 @@ func (c *choice) run(seq *gollm.Sequence, p sample.Params) (gollm.Generation, *a
 			c.segment(seg)
 		}
 	}
-	// EOG and stop strings end with "stop"; MaxTokens and a full
-	// context (the cap of max_tokens) with "length".
+	if c.tools != nil {
+		c.pieces(c.tools.flush())
+	}
+	// EOG and stop strings end with "stop" ("tool_calls" after a tool
+	// call); MaxTokens and a full context (the cap of max_tokens) with
+	// "length".
 	c.finish = "stop"
-	if g.FinishReason == gollm.FinishLength || g.FinishReason == gollm.FinishContext || errors.Is(err, kvcache.ErrKVFull) {
+	switch {
+	case g.FinishReason == gollm.FinishLength || g.FinishReason == gollm.FinishContext || errors.Is(err, kvcache.ErrKVFull):
 		c.finish = "length"
+	case c.calls > 0:
+		c.finish = "tool_calls"
 	}
 	c.send(delta{finish: c.finish, logprobs: c.pending})
 	return g, nil
@@ -236,7 +251,7 @@ func (c *choice) text(s string) {
 		return
 	}
 	if c.reason == nil {
-		c.send(delta{content: s})
+		c.answer(s)
 		return
 	}
 	for _, seg := range c.reason.Feed(s) {
@@ -267,7 +282,28 @@ func (c *choice) segment(seg chat.Segment) {
 	}
 	if text != "" {
 		c.answered = true
+		c.answer(text)
+	}
+}
+
+// answer sends answer text, through the tool-call parser when the
+// request offers tools.
+func (c *choice) answer(text string) {
+	if c.tools == nil {
 		c.send(delta{content: text})
+		return
+	}
+	c.pieces(c.tools.feed(text))
+}
+
+func (c *choice) pieces(ps []toolPiece) {
+	for _, p := range ps {
+		if p.call != nil {
+			c.send(delta{call: p.call, callNum: c.calls})
+			c.calls++
+		} else {
+			c.send(delta{content: p.text})
+		}
 	}
 }
 

@@ -16,7 +16,7 @@
 //	admit.go      a place in the bounded queue (429 when it is full), then
 //	              n sequences (n choices) of the shared context
 //	generate.go   one generation per choice; tokens → text → stop strings
-//	              → thought/answer split → deltas
+//	              → thought/answer split → tool calls (toolcalls.go) → deltas
 //	stream.go     the deltas as server-sent events, or gathered into one
 //	              response
 //

@@ -36,6 +36,7 @@ type answerOptions struct {
 // choiceText is one choice's answer, gathered.
 type choiceText struct {
 	content, thought strings.Builder
+	calls            []*toolCall
 	logprobs         []tokenLogprob
 	finish           string
 }
@@ -82,6 +83,9 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, j *job, o answer
 		t := &texts[d.choice]
 		t.content.WriteString(d.content)
 		t.thought.WriteString(d.thought)
+		if d.call != nil {
+			t.calls = append(t.calls, d.call)
+		}
 		t.logprobs = append(t.logprobs, d.logprobs...)
 		if d.finish != "" {
 			t.finish = d.finish
@@ -222,10 +226,11 @@ type (
 		FinishReason string        `json:"finish_reason"`
 	}
 	chatMessage struct {
-		Role             string  `json:"role"`
-		Content          string  `json:"content"`
-		ReasoningContent *string `json:"reasoning_content,omitempty"`
-		Refusal          *string `json:"refusal"`
+		Role             string         `json:"role"`
+		Content          *string        `json:"content"` // null when the answer is only tool calls
+		ReasoningContent *string        `json:"reasoning_content,omitempty"`
+		ToolCalls        []wireToolCall `json:"tool_calls,omitempty"`
+		Refusal          *string        `json:"refusal"`
 	}
 	chatChunk struct {
 		ID                string        `json:"id"`
@@ -243,9 +248,14 @@ type (
 		FinishReason *string       `json:"finish_reason"`
 	}
 	chunkDelta struct {
-		Role             string  `json:"role,omitempty"`
-		Content          *string `json:"content,omitempty"`
-		ReasoningContent *string `json:"reasoning_content,omitempty"`
+		Role             string          `json:"role,omitempty"`
+		Content          *string         `json:"content,omitempty"`
+		ReasoningContent *string         `json:"reasoning_content,omitempty"`
+		ToolCalls        []chunkToolCall `json:"tool_calls,omitempty"`
+	}
+	chunkToolCall struct {
+		Index int `json:"index"`
+		wireToolCall
 	}
 	chatLogprobs struct {
 		Content []chatTokenLogprob `json:"content"`
@@ -355,6 +365,8 @@ func (f *format) chunk(d delta, first bool) any {
 		c.Delta.ReasoningContent = &d.thought
 	case d.content != "":
 		c.Delta.Content = &d.content
+	case d.call != nil:
+		c.Delta.ToolCalls = []chunkToolCall{{Index: d.callNum, wireToolCall: wireCall(d.call)}}
 	}
 	if d.logprobs != nil {
 		c.Logprobs = chatLogprobsOf(d.logprobs)
@@ -387,7 +399,14 @@ func (f *format) whole(texts []choiceText, u usage, logprobs bool) any {
 	cc := chatCompletion{ID: f.id, Object: "chat.completion", Created: f.created, Model: f.model, Usage: &u}
 	for i := range texts {
 		t := &texts[i]
-		c := chatChoice{Index: i, Message: chatMessage{Role: "assistant", Content: t.content.String()}, FinishReason: t.finish}
+		content := t.content.String()
+		c := chatChoice{Index: i, Message: chatMessage{Role: "assistant", Content: &content}, FinishReason: t.finish}
+		for _, call := range t.calls {
+			c.Message.ToolCalls = append(c.Message.ToolCalls, wireCall(call))
+		}
+		if content == "" && len(t.calls) > 0 {
+			c.Message.Content = nil
+		}
 		if t.thought.Len() > 0 {
 			th := t.thought.String()
 			c.Message.ReasoningContent = &th
@@ -398,4 +417,12 @@ func (f *format) whole(texts []choiceText, u usage, logprobs bool) any {
 		cc.Choices = append(cc.Choices, c)
 	}
 	return cc
+}
+
+// wireCall is a tool call in OpenAI's shape.
+func wireCall(c *toolCall) wireToolCall {
+	w := wireToolCall{ID: c.id, Type: "function"}
+	w.Function.Name = c.name
+	w.Function.Arguments, _ = json.Marshal(c.arguments)
+	return w
 }
