@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -444,5 +445,24 @@ func TestToolsAndRoles(t *testing.T) {
 	json.Unmarshal(resp, &without)
 	if with.Usage.PromptTokens <= without.Usage.PromptTokens {
 		t.Errorf("prompt tokens with the tools %d, without (tool_choice none) %d", with.Usage.PromptTokens, without.Usage.PromptTokens)
+	}
+}
+
+// TestPanicRecovered: a handler that panics answers 500 in OpenAI's
+// shape, and both the panic and the access line are logged.
+func TestPanicRecovered(t *testing.T) {
+	ts := newTestServer(t, qwenModel, Options{Parallel: 1})
+	h := ts.logged(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("a bug") }))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(okChat)))
+	if w.Code != 500 {
+		t.Fatalf("%d %s", w.Code, w.Body.String())
+	}
+	checkErrorShape(t, w.Body.Bytes())
+	ts.logMu.Lock()
+	logs := ts.logs.String()
+	ts.logMu.Unlock()
+	if !strings.Contains(logs, "msg=panic") || !strings.Contains(logs, "status=500") {
+		t.Errorf("logs: %s", logs)
 	}
 }

@@ -69,3 +69,38 @@ func TestToolCallShape(t *testing.T) {
 		t.Errorf("%s", data)
 	}
 }
+
+// FuzzToolParser: any text, cut anywhere, comes out whole: the pieces'
+// text and calls account for every byte (a call's block is gone, the
+// rest is there in order).
+func FuzzToolParser(f *testing.F) {
+	f.Add("a<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call>b", 3)
+	f.Add("<tool_call><tool_call></tool_call></tool_call>", 1)
+	f.Add("<tool_ca", 2)
+	f.Fuzz(func(t *testing.T, text string, cut int) {
+		cut = max(1, cut%64)
+		var p toolParser
+		var got []toolPiece
+		for i := 0; i < len(text); i += cut {
+			got = append(got, p.feed(text[i:min(i+cut, len(text))])...)
+		}
+		got = append(got, p.flush()...)
+		var texts strings.Builder
+		calls := 0
+		for _, piece := range got {
+			texts.WriteString(piece.text)
+			if piece.call != nil {
+				calls++
+				if piece.call.name == "" || !json.Valid([]byte(piece.call.arguments)) {
+					t.Fatalf("call %+v", piece.call)
+				}
+			}
+		}
+		if calls == 0 && texts.String() != text {
+			t.Fatalf("no call, and the text changed: %q → %q", text, texts.String())
+		}
+		if len(texts.String()) > len(text) {
+			t.Fatalf("text grew: %q → %q", text, texts.String())
+		}
+	})
+}
