@@ -449,3 +449,28 @@ func TestCompletionLogprobs(t *testing.T) {
 		}
 	}
 }
+
+// TestNOneTokenPrompt: n = 2 on a one-token prompt (nothing to evaluate
+// before forking) works, streamed, on the completions endpoint.
+func TestNOneTokenPrompt(t *testing.T) {
+	ts := newTestServer(t, qwenModel, Options{Parallel: 2})
+	st := ts.client.Completions.NewStreaming(context.Background(), openai.CompletionNewParams{Model: qwenModel,
+		Prompt: openai.CompletionNewParamsPromptUnion{OfArrayOfTokens: []int64{42}}, N: openai.Int(2),
+		Temperature: openai.Float(0), MaxTokens: openai.Int(5)})
+	texts := make([]string, 2)
+	finish := make([]string, 2)
+	for st.Next() {
+		for _, c := range st.Current().Choices {
+			texts[c.Index] += c.Text
+			if c.FinishReason != "" {
+				finish[c.Index] = string(c.FinishReason)
+			}
+		}
+	}
+	if err := st.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if texts[0] == "" || texts[0] != texts[1] || finish[0] != "length" || finish[1] != "length" {
+		t.Errorf("choices %q %q, finish %v", texts[0], texts[1], finish)
+	}
+}
