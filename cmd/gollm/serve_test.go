@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -107,12 +108,18 @@ func TestServeDrain(t *testing.T) {
 		t.Fatalf("health before the drain: %d", code)
 	}
 	// Two long answers; the first chunk of each shows it is under way.
-	// They are not read further until the checks are done, so their
-	// handlers soon block on the connection and stay in flight.
+	// They are not read further until the checks are done, and their
+	// connections have a small receive buffer (4 KiB), so their handlers
+	// soon block writing and stay in flight however fast the model is.
 	body := `{"messages":[{"role":"user","content":"Tell me a long story."}],"max_tokens":1500,"temperature":0,"stream":true}`
+	small := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return err
+	}}).DialContext}}
 	var streams []*bufio.Reader
 	for range 2 {
-		resp, err := http.Post(c.url+"/v1/chat/completions", "application/json", strings.NewReader(body))
+		resp, err := small.Post(c.url+"/v1/chat/completions", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
