@@ -209,3 +209,29 @@ func TestServeKeys(t *testing.T) {
 		t.Errorf("a file without keys: %v", err)
 	}
 }
+
+// TestServeDemo: without --model, `gollm serve` serves the built-in
+// demo model (synthesized into a temporary cache folder), says so, and
+// answers a chat request under the demo's name.
+func TestServeDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("synthesizes the demo model")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	c := startServe(t, "--parallel", "1", "--ctx", "512")
+	resp, err := http.Post(c.url+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"messages":[{"role":"user","content":"How much is 6+6?"}],"max_tokens":4}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"model":"demo-`) || !strings.Contains(string(body), `"completion_tokens":4`) {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := c.cmd.Wait(); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}
