@@ -92,6 +92,6 @@ func (s *Server) ctxError(ctx context.Context) *apiError {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return errorf(http.StatusGatewayTimeout, "", "timeout", "the request took longer than the server's limit of %v", s.opts.Timeout)
 	}
-	recordOf(ctx).gone = true
+	requestRecord(ctx).gone = true
 	return errorf(statusClientGone, "", "client_closed", "the client closed the connection")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -250,7 +251,7 @@ func TestReasoning(t *testing.T) {
 	}
 	params := openai.ChatCompletionNewParams{Model: deepseekModel, Temperature: openai.Float(1), MaxTokens: openai.Int(16),
 		Seed: openai.Int(3), TopP: openai.Float(1),
-		LogitBias: map[string]int64{itoa(int(openID)): 30, itoa(int(closeID)): 10},
+		LogitBias: map[string]int64{strconv.Itoa(int(openID)): 30, strconv.Itoa(int(closeID)): 10},
 		Messages:  []openai.ChatCompletionMessageParamUnion{openai.UserMessage("How much is 6+6?")}}
 	extra := []option.RequestOption{option.WithJSONSet("repeat_penalty", 100), option.WithJSONSet("top_k", 0), option.WithJSONSet("min_p", 0)}
 	resp, err := ts.client.Chat.Completions.New(context.Background(), params, extra...)

@@ -36,8 +36,8 @@ type record struct {
 
 type recordKey struct{}
 
-// recordOf is the request's record (a throwaway one outside logged).
-func recordOf(ctx context.Context) *record {
+// requestRecord is the request's record (a throwaway one outside logged).
+func requestRecord(ctx context.Context) *record {
 	if r, ok := ctx.Value(recordKey{}).(*record); ok {
 		return r
 	}
@@ -128,7 +128,7 @@ func (s *Server) tracked(endpoint string, h http.HandlerFunc) http.HandlerFunc {
 		sw := &statusWriter{ResponseWriter: w}
 		h(sw, r.WithContext(ctx))
 		if endpoint != "" {
-			rec := recordOf(ctx)
+			rec := requestRecord(ctx)
 			status := sw.status
 			if rec.gone {
 				status = statusClientGone

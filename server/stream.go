@@ -44,7 +44,7 @@ type choiceText struct {
 // answer admits the request, generates, and answers.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, j *job, o answerOptions) {
 	ctx := r.Context()
-	rec := recordOf(ctx)
+	rec := requestRecord(ctx)
 	rec.prompt = len(j.prompt)
 	l, e := s.admit(ctx, j.n)
 	if e != nil {

@@ -273,9 +273,13 @@ func (b *bencher) run() (benchReport, error) {
 		WeightsBytesPerToken: b.m.WeightBytesPerToken()}
 
 	// Prompt processing and one-sequence generation share a context with
-	// one sequence, big enough for either.
+	// one sequence, big enough for either. Every context here turns
+	// prefix caching off: the bench evaluates the same prompt again for
+	// each repetition, and with the cache on the second pp128 would find
+	// all 8 of its 16-token blocks cached and evaluate nothing (a
+	// "2.5× faster" prompt phase that measures a hash lookup).
 	c, err := b.m.NewContext(gollm.ContextOptions{Sequences: 1, BatchSize: max(f.pp, f.batchSize),
-		ContextSize: max(f.pp, f.tg) + 16, KVType: f.kvType})
+		ContextSize: max(f.pp, f.tg) + 16, KVType: f.kvType, DisablePrefixCache: true})
 	if err != nil {
 		return rep, err
 	}
@@ -461,7 +465,7 @@ func (b *bencher) batched(n int) (batchedResult, error) {
 	f := b.f
 	res := batchedResult{Seqs: n}
 	c, err := b.m.NewContext(gollm.ContextOptions{Sequences: n, BatchSize: f.batchSize,
-		ContextSize: n * (f.promptLen + f.batchTG + 16), KVType: f.kvType})
+		ContextSize: n * (f.promptLen + f.batchTG + 16), KVType: f.kvType, DisablePrefixCache: true})
 	if err != nil {
 		return res, err
 	}
@@ -512,7 +516,7 @@ func (b *bencher) sequential(n int) (sequentialRun, error) {
 	f := b.f
 	var run sequentialRun
 	c, err := b.m.NewContext(gollm.ContextOptions{Sequences: 1, BatchSize: f.batchSize,
-		ContextSize: f.promptLen + f.batchTG + 16, KVType: f.kvType})
+		ContextSize: f.promptLen + f.batchTG + 16, KVType: f.kvType, DisablePrefixCache: true})
 	if err != nil {
 		return run, err
 	}
