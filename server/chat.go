@@ -145,7 +145,7 @@ func (s *Server) chatJob(req *chatRequest) (*job, *apiError) {
 func (s *Server) fillJob(j *job, sf *samplingFields, maxTokens, maxCompletion, n *int64, stop json.RawMessage) *apiError {
 	var e *apiError
 	vocab := s.model.Config().Vocab
-	if j.params, e = sf.params(vocab); e != nil {
+	if j.params, e = sf.params(vocab, s.ctx.Options().ContextSize); e != nil {
 		return e
 	}
 	if j.n, e = s.checkN(n); e != nil {

@@ -106,8 +106,9 @@ type samplingFields struct {
 	LogitBias        map[string]float64 `json:"logit_bias"`
 }
 
-// params checks the fields and makes the sampler's parameters.
-func (f *samplingFields) params(vocab int) (sample.Params, *apiError) {
+// params checks the fields and makes the sampler's parameters; vocab and
+// ctx (the context size) bound top_k and repeat_last_n.
+func (f *samplingFields) params(vocab, ctx int) (sample.Params, *apiError) {
 	p := sample.DefaultParams()
 	in := func(name string, v *float64, lo, hi float64, loOpen bool, set func(float32)) *apiError {
 		if v == nil {
@@ -146,7 +147,7 @@ func (f *samplingFields) params(vocab int) (sample.Params, *apiError) {
 		if *f.RepeatLastN < -1 {
 			return p, badRequest("repeat_last_n", "repeat_last_n must be -1 (everything), 0 (off) or more, not %d", *f.RepeatLastN)
 		}
-		p.PenaltyLastN = int(min(*f.RepeatLastN, int64(vocab)*64))
+		p.PenaltyLastN = int(min(*f.RepeatLastN, int64(ctx))) // no sequence holds more
 	}
 	if f.Seed != nil {
 		p.Seed = uint64(*f.Seed)
