@@ -10,7 +10,6 @@ import (
 	"sort"
 
 	"github.com/gollm/gollm/tensor"
-	"golang.org/x/sys/unix"
 )
 
 // Limits on what the parser accepts. Most are far above anything a real
@@ -122,13 +121,13 @@ func Open(path string) (*File, error) {
 	if size > math.MaxInt {
 		return nil, fmt.Errorf("%w: %s is too large to map", ErrCountTooLarge, path)
 	}
-	data, err := unix.Mmap(int(fd.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	data, err := mapFile(fd, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("gguf: mmap %s: %w", path, err)
 	}
 	f, err := parse(data)
 	if err != nil {
-		unix.Munmap(data)
+		unmapFile(data)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f.mapped = true
@@ -166,7 +165,7 @@ func (f *File) Close() error {
 	if f.mapped {
 		data := f.data
 		f.data = nil
-		return unix.Munmap(data)
+		return unmapFile(data)
 	}
 	return nil
 }

@@ -24,9 +24,10 @@ import (
 // that a failure reads like "cuda: cuMemAlloc_v2: CUDA_ERROR_OUT_OF_MEMORY
 // (out of memory)".
 
-// libName is the driver library that is opened. Tests point it at a file
-// that does not exist to check the error a machine without a GPU gets.
-var libName = "libcuda.so.1"
+// libName is the driver library that is opened (driverLibrary: libcuda.so.1,
+// or nvcuda.dll on Windows). Tests point it at a file that does not exist
+// to check the error a machine without a GPU gets.
+var libName = driverLibrary
 
 // Sentinel errors. Errors from this package wrap one of them (errors.Is).
 var (
@@ -140,13 +141,13 @@ func loadDriver() (*driver, error) {
 	if d, ok := drivers[name]; ok {
 		return d, nil
 	}
-	h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	h, err := openLibrary(name)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s not found: %v (is the NVIDIA driver installed?)", ErrNoDriver, name, err)
 	}
 	d := &driver{handle: h}
 	bind := func(fptr any, sym string) error {
-		addr, err := purego.Dlsym(h, sym)
+		addr, err := librarySymbol(h, sym)
 		if err != nil || addr == 0 {
 			return fmt.Errorf("%w: %s has no %s (driver too old?)", ErrNoDriver, name, sym)
 		}
@@ -187,7 +188,7 @@ func loadDriver() (*driver, error) {
 			return nil, err
 		}
 	}
-	addr, err := purego.Dlsym(h, "cuLaunchKernel")
+	addr, err := librarySymbol(h, "cuLaunchKernel")
 	if err != nil || addr == 0 {
 		return nil, fmt.Errorf("%w: %s has no cuLaunchKernel", ErrNoDriver, name)
 	}

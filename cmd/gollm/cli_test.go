@@ -1,3 +1,8 @@
+//go:build unix
+
+// The command-line tests that run gollm as a child process use Unix
+// facilities (setrlimit, FIFOs, rusage), so they are Unix-only.
+
 package main
 
 import (

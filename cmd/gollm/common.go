@@ -88,9 +88,12 @@ func (g *gpuFlags) apply(o *gollm.ModelOptions, stderr io.Writer) error {
 	return nil
 }
 
+// isTerminal reports whether w is a terminal that understands the live
+// view's ANSI escapes (on Windows, a console where virtual terminal
+// processing could be turned on; an older console gets plain output).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	return ok && term.IsTerminal(int(f.Fd())) && enableEscapes(f)
 }
 
 // liveView redraws, in a terminal, one line per sequence with the tail of

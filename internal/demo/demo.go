@@ -22,7 +22,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/synth"
@@ -131,11 +130,9 @@ func checkOwned(path string, st fs.FileInfo, isDir bool) error {
 		return refuse("it is a symbolic link")
 	case !want:
 		return refuse(wrongKind)
-	case st.Mode().Perm()&0o022 != 0:
-		return refuse(fmt.Sprintf("others may write to it (mode %v)", st.Mode().Perm()))
 	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() {
-		return refuse(fmt.Sprintf("it belongs to uid %d, not to you (uid %d)", sys.Uid, os.Getuid()))
+	if why := notOwned(st); why != "" {
+		return refuse(why)
 	}
 	return nil
 }
