@@ -12,12 +12,12 @@ import (
 
 // POST /v1/chat/completions.
 //
-// The messages are rendered with the model's own chat template, exactly
-// as gollm.ChatSession renders a conversation: RenderLiteral marks where
-// the messages' text landed in the prompt, and TokenizeLiteral keeps any
-// special-token text there ("<|im_end|>" typed by a user) as plain text,
-// so that no one can forge a turn boundary or a system turn. The
-// template's own markup becomes control tokens.
+// The messages are rendered with the model's own chat template and
+// tokenized by gollm.Model.ChatPrompt, exactly as gollm.ChatSession does
+// a conversation: special-token text in the messages ("<|im_end|>" typed
+// by a user) stays plain text, so that no one can forge a turn boundary
+// or a system turn, while the template's own markup becomes control
+// tokens; a template that writes BOS itself gets no second one.
 
 // chatRequest is the body of a chat completion request.
 type chatRequest struct {
@@ -110,18 +110,18 @@ func (s *Server) chatJob(req *chatRequest) (*job, *apiError) {
 			return nil, badRequest("reasoning_format", "reasoning_format is none, deepseek or auto, not %q", shorten(*f, 40))
 		}
 	}
-	tmpl, err := s.model.Template()
-	if err != nil {
+	if _, err := s.model.Template(); err != nil {
 		return nil, errorf(http.StatusBadRequest, "", "no_chat_template", "%v: use /v1/completions with a prompt", err)
 	}
-	tok := s.model.Tokenizer()
-	rendered, literal, err := tmpl.RenderLiteral(msgs, ro, tok.SpecialTexts())
+	// The same tokens a gollm.ChatSession would give the model: special
+	// text typed in messages stays text, one BOS.
+	prompt, rendered, err := s.model.ChatPrompt(msgs, ro, false)
 	if err != nil {
 		// The template refused the conversation (Qwen3 raises on a
 		// conversation without a user message, say) or broke a limit.
 		return nil, badRequest("messages", "the model's chat template cannot render these messages: %s", shorten(err.Error(), 300))
 	}
-	j.prompt = tok.TokenizeLiteral(rendered, true, literal)
+	j.prompt = prompt
 	j.tools = len(ro.Tools) > 0
 	j.opensThought = chat.PromptOpensThought(rendered)
 	if e := s.fillJob(j, &req.samplingFields, req.MaxTokens, req.MaxCompletionTokens, req.N, req.Stop); e != nil {

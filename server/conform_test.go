@@ -98,6 +98,28 @@ func libraryAnswer(t *testing.T, name, prompt string, maxTokens int) gollm.Respo
 	return res
 }
 
+// TestChatLlama3: on a model whose vocabulary adds BOS and whose template
+// writes it too (Llama 3), the server gives the model the library's
+// prompt, one BOS at its head, and the library's answer.
+func TestChatLlama3(t *testing.T) {
+	ts := newTestServer(t, llama3Model, Options{Parallel: 1})
+	const prompt = "Hi there, how are you?"
+	lib := libraryAnswer(t, llama3Model, prompt, 8)
+	bos := loadModel(t, llama3Model).Tokenizer().BOS()
+	if len(lib.PromptIDs) < 2 || lib.PromptIDs[0] != bos || lib.PromptIDs[1] == bos {
+		t.Fatalf("the library's prompt starts %v, want one BOS (%d)", lib.PromptIDs[:min(3, len(lib.PromptIDs))], bos)
+	}
+	params := greedyChat(prompt, 8)
+	params.Model = llama3Model
+	resp, err := ts.client.Chat.Completions.New(context.Background(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Usage.PromptTokens != int64(len(lib.PromptIDs)) || resp.Choices[0].Message.Content != asJSON(lib.Raw) {
+		t.Errorf("server: %d prompt tokens, %q; library: %d, %q", resp.Usage.PromptTokens, resp.Choices[0].Message.Content, len(lib.PromptIDs), lib.Raw)
+	}
+}
+
 // TestChat: a greedy chat answer, without and with streaming, is the
 // library's own answer; the streamed deltas add up to the whole answer;
 // usage counts the prompt and answer tokens exactly; the same prompt

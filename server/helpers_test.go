@@ -29,9 +29,14 @@ import (
 // "</think>" among them) and chat template, whose generation prompt
 // opens a thought ("<think>\n"): for the reasoning and special-text
 // tests.
+//
+// llama3Model, also synthesized, is a one-layer random llama-family model
+// with Llama 3's real tokenizer and template: the vocabulary adds BOS and
+// the template writes it too.
 const (
 	qwenModel     = "qwen3-tiny-q6k"
 	deepseekModel = "deepseek-synth"
+	llama3Model   = "llama3-synth"
 )
 
 var synthDir string // removed by TestMain
@@ -46,6 +51,22 @@ func synthDeepSeek(t testing.TB) string {
 	path := filepath.Join(synthDir, deepseekModel+".gguf")
 	cfg := synth.Config{Name: deepseekModel, Embd: 64, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, FF: 128,
 		Tied: true, Type: tensor.Q8_0, Seed: 12, ContextLength: 4096}
+	if err := synth.Write(path, cfg, vf); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// synthLlama3 writes the llama3 test model.
+func synthLlama3(t testing.TB) string {
+	vf, err := gguf.Open(testdata.Path("vocab", "llama3.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vf.Close()
+	path := filepath.Join(synthDir, llama3Model+".gguf")
+	cfg := synth.Config{Arch: "llama", Name: llama3Model, Embd: 64, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, FF: 128,
+		Tied: true, Type: tensor.Q8_0, Seed: 13, ContextLength: 4096}
 	if err := synth.Write(path, cfg, vf); err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +101,11 @@ func loadModel(t testing.TB, name string) *gollm.Model {
 		return m
 	}
 	path := testdata.Path("models", name+".gguf")
-	if name == deepseekModel {
+	switch name {
+	case deepseekModel:
 		path = synthDeepSeek(t)
+	case llama3Model:
+		path = synthLlama3(t)
 	}
 	m, err := gollm.LoadModel(path, gollm.ModelOptions{Threads: 2, GPU: gollm.GPUNone})
 	if err != nil {
