@@ -8,25 +8,27 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gollm/gollm/internal/hub/hubtest"
 )
 
 const testRepo = "Qwen/Qwen3-Test-GGUF"
 
 // setup is a fake hub with a README and two quantizations, a store in a
 // temporary directory and a client pointed at the hub.
-func setup(t *testing.T) (*fakeHub, *Store, *Client, map[string][]byte) {
+func setup(t *testing.T) (*hubtest.Hub, *Store, *Client, map[string][]byte) {
 	t.Helper()
-	f := newFakeHub(t, testRepo)
+	f := hubtest.New(t, testRepo)
 	files := map[string][]byte{
-		"Qwen3-Test-Q4_K_M.gguf": ggufBytes(300_000, 1),
-		"Qwen3-Test-Q8_0.gguf":   ggufBytes(500_000, 2),
+		"Qwen3-Test-Q4_K_M.gguf": hubtest.GGUFBytes(300_000, 1),
+		"Qwen3-Test-Q8_0.gguf":   hubtest.GGUFBytes(500_000, 2),
 	}
-	f.add("README.md", []byte("# a model\n"))
-	f.add("Qwen3-Test-Q4_K_M.gguf", files["Qwen3-Test-Q4_K_M.gguf"])
-	f.add("Qwen3-Test-Q8_0.gguf", files["Qwen3-Test-Q8_0.gguf"])
+	f.Add("README.md", []byte("# a model\n"))
+	f.Add("Qwen3-Test-Q4_K_M.gguf", files["Qwen3-Test-Q4_K_M.gguf"])
+	f.Add("Qwen3-Test-Q8_0.gguf", files["Qwen3-Test-Q8_0.gguf"])
 	dir := t.TempDir()
 	st := &Store{Dir: dir}
-	return f, st, &Client{Endpoint: f.hub.URL, Token: "hf_secret"}, files
+	return f, st, &Client{Endpoint: f.HubServer.URL, Token: "hf_secret"}, files
 }
 
 func mustRef(t *testing.T, s string) Ref {
@@ -74,17 +76,17 @@ func TestPullFresh(t *testing.T) {
 	if fi, _ := os.Stat(res.Path); fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v", fi.Mode().Perm())
 	}
-	if served, gets := f.stats(); served != int64(len(want)) || gets != 1 {
+	if served, gets := f.Stats(); served != int64(len(want)) || gets != 1 {
 		t.Errorf("served %d bytes in %d GETs, want %d in 1", served, gets, len(want))
 	}
 	if last != int64(len(want)) || total != int64(len(want)) {
 		t.Errorf("progress ended at %d/%d", last, total)
 	}
-	if res.SHA256 != f.sha("Qwen3-Test-Q4_K_M.gguf") || res.Ref.Quant != "q4_k_m" {
+	if res.SHA256 != f.SHA("Qwen3-Test-Q4_K_M.gguf") || res.Ref.Quant != "q4_k_m" {
 		t.Errorf("result %+v", res)
 	}
-	if f.auth["hub"] != "Bearer hf_secret" || f.auth["cdn"] != "" {
-		t.Errorf("Authorization: hub %q, CDN %q (the token must not leave the hub)", f.auth["hub"], f.auth["cdn"])
+	if f.Auth("hub") != "Bearer hf_secret" || f.Auth("cdn") != "" {
+		t.Errorf("Authorization: hub %q, CDN %q (the token must not leave the hub)", f.Auth("hub"), f.Auth("cdn"))
 	}
 	if files := dirFiles(t, st.Dir); len(files) != 1 {
 		t.Errorf("store holds %v", files)
@@ -94,7 +96,7 @@ func TestPullFresh(t *testing.T) {
 	if err != nil || !res.Already {
 		t.Fatalf("second pull: %+v, %v", res, err)
 	}
-	if served, _ := f.stats(); served != int64(len(want)) {
+	if served, _ := f.Stats(); served != int64(len(want)) {
 		t.Errorf("second pull served %d more bytes", served-int64(len(want)))
 	}
 }
@@ -107,7 +109,7 @@ func TestPullResume(t *testing.T) {
 	f, st, c, files := setup(t)
 	want := files["Qwen3-Test-Q8_0.gguf"]
 	ref := mustRef(t, "Qwen/Qwen3-Test-GGUF:Q8_0")
-	f.dropAfter = 123_456
+	f.DropAfter = 123_456
 	_, err := c.Pull(context.Background(), st, ref, "")
 	if err == nil || !strings.Contains(err.Error(), "pull again to resume") {
 		t.Fatalf("dropped connection: %v", err)
@@ -124,7 +126,7 @@ func TestPullResume(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatal("resumed file differs")
 	}
-	if served, gets := f.stats(); served != int64(len(want)) || gets != 2 || res.Resumed != 123_456 {
+	if served, gets := f.Stats(); served != int64(len(want)) || gets != 2 || res.Resumed != 123_456 {
 		t.Errorf("served %d bytes in %d GETs (resumed from %d), want %d in 2 from 123456", served, gets, res.Resumed, len(want))
 	}
 	if files := dirFiles(t, st.Dir); len(files) != 1 {
@@ -134,7 +136,7 @@ func TestPullResume(t *testing.T) {
 	// Within one pull.
 	f2, st2, c2, _ := setup(t)
 	c2.Retries = 2
-	f2.dropAfter = 1000
+	f2.DropAfter = 1000
 	res, err = c2.Pull(context.Background(), st2, ref, "")
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +144,7 @@ func TestPullResume(t *testing.T) {
 	if got, _ := os.ReadFile(res.Path); !bytes.Equal(got, want) {
 		t.Fatal("retried file differs")
 	}
-	if served, gets := f2.stats(); served != int64(len(want)) || gets != 2 {
+	if served, gets := f2.Stats(); served != int64(len(want)) || gets != 2 {
 		t.Errorf("served %d bytes in %d GETs, want %d in 2", served, gets, len(want))
 	}
 }
@@ -151,7 +153,7 @@ func TestPullResume(t *testing.T) {
 // file) makes the download start over, and the result is still right.
 func TestPullIgnoredRange(t *testing.T) {
 	f, st, c, files := setup(t)
-	f.dropAfter, f.ignoreRange = 5000, true
+	f.DropAfter, f.IgnoreRange = 5000, true
 	c.Retries = 1
 	res, err := c.Pull(context.Background(), st, mustRef(t, "Qwen/Qwen3-Test-GGUF:Q8_0"), "")
 	if err != nil {
@@ -166,7 +168,7 @@ func TestPullIgnoredRange(t *testing.T) {
 // are an error, and nothing is kept.
 func TestPullChecksumMismatch(t *testing.T) {
 	f, st, c, _ := setup(t)
-	f.badSHA["Qwen3-Test-Q8_0.gguf"] = strings.Repeat("ab", 32)
+	f.BadSHA["Qwen3-Test-Q8_0.gguf"] = strings.Repeat("ab", 32)
 	_, err := c.Pull(context.Background(), st, mustRef(t, "Qwen/Qwen3-Test-GGUF:Q8_0"), "")
 	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") || !strings.Contains(err.Error(), strings.Repeat("ab", 32)) {
 		t.Fatalf("err %v", err)
@@ -184,7 +186,7 @@ func TestPullUnknownQuant(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "available: Q4_K_M, Q8_0") {
 		t.Fatalf("err %v", err)
 	}
-	if served, _ := f.stats(); served != 0 {
+	if served, _ := f.Stats(); served != 0 {
 		t.Errorf("served %d bytes", served)
 	}
 }
@@ -197,7 +199,7 @@ func TestLookupOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.close()
+	f.Close()
 	p, err := st.Lookup(mustRef(t, "hf:Qwen/Qwen3-Test-GGUF:Q4_K_M"))
 	if err != nil || p != res.Path {
 		t.Fatalf("lookup: %q, %v", p, err)
@@ -219,7 +221,7 @@ func TestLookupOffline(t *testing.T) {
 // --sha256 that disagrees is refused.
 func TestPullURL(t *testing.T) {
 	f, st, c, files := setup(t)
-	u := f.cdn.URL + "/plain/Qwen3-Test-Q8_0.gguf"
+	u := f.CDN.URL + "/plain/Qwen3-Test-Q8_0.gguf"
 	if _, err := c.Pull(context.Background(), st, mustRef(t, u), strings.Repeat("0", 64)); err == nil || !strings.Contains(err.Error(), "SHA-256") {
 		t.Fatalf("wrong --sha256: %v", err)
 	}
@@ -230,7 +232,7 @@ func TestPullURL(t *testing.T) {
 	if got, _ := os.ReadFile(res.Path); !bytes.Equal(got, files["Qwen3-Test-Q8_0.gguf"]) || res.SHA256 == "" {
 		t.Fatalf("file differs or unverified (%+v)", res)
 	}
-	if f.auth["cdn"] != "" {
+	if f.Auth("cdn") != "" {
 		t.Errorf("token sent to another host")
 	}
 	if p, err := st.Lookup(mustRef(t, u)); err != nil || p != res.Path {
@@ -242,7 +244,7 @@ func TestPullURL(t *testing.T) {
 // size; rm removes one (by the ref ls shows) and leaves the other.
 func TestListRemove(t *testing.T) {
 	f, st, c, files := setup(t)
-	for _, r := range []string{"Qwen/Qwen3-Test-GGUF:Q4_K_M", "Qwen/Qwen3-Test-GGUF:Q8_0", f.cdn.URL + "/plain/Qwen3-Test-Q8_0.gguf"} {
+	for _, r := range []string{"Qwen/Qwen3-Test-GGUF:Q4_K_M", "Qwen/Qwen3-Test-GGUF:Q8_0", f.CDN.URL + "/plain/Qwen3-Test-Q8_0.gguf"} {
 		if _, err := c.Pull(context.Background(), st, mustRef(t, r), ""); err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +283,7 @@ func TestPullHostile(t *testing.T) {
 	ctx := context.Background()
 	t.Run("traversal", func(t *testing.T) {
 		f, st, c, _ := setup(t)
-		f.extra = append(f.extra, map[string]any{"type": "file", "path": "../../x-Q2_K.gguf", "size": 10})
+		f.Extra = append(f.Extra, map[string]any{"type": "file", "path": "../../x-Q2_K.gguf", "size": 10})
 		_, err := c.Pull(ctx, st, mustRef(t, "Qwen/Qwen3-Test-GGUF:Q2_K"), "")
 		if err == nil || !strings.Contains(err.Error(), `unsafe path "../../x-Q2_K.gguf"`) {
 			t.Fatalf("err %v", err)
@@ -300,14 +302,14 @@ func TestPullHostile(t *testing.T) {
 	})
 	t.Run("size header", func(t *testing.T) {
 		f, st, c, _ := setup(t)
-		f.sizeHeader = "99999999999999999999999"
+		f.SizeHeader = "99999999999999999999999"
 		if _, err := c.Pull(ctx, st, mustRef(t, "Qwen/Qwen3-Test-GGUF:Q8_0"), ""); err == nil || !strings.Contains(err.Error(), "X-Linked-Size") {
 			t.Fatalf("err %v", err)
 		}
 	})
 	t.Run("not gguf", func(t *testing.T) {
 		f, st, c, _ := setup(t)
-		f.add("evil-Q3_K.gguf", []byte("<html>this is not a model</html>"))
+		f.Add("evil-Q3_K.gguf", []byte("<html>this is not a model</html>"))
 		_, err := c.Pull(ctx, st, mustRef(t, "Qwen/Qwen3-Test-GGUF:Q3_K"), "")
 		if err == nil || !strings.Contains(err.Error(), "is not a GGUF file") {
 			t.Fatalf("err %v", err)
@@ -318,7 +320,7 @@ func TestPullHostile(t *testing.T) {
 	})
 	t.Run("bad listing", func(t *testing.T) {
 		f, st, c, _ := setup(t)
-		f.extra = append(f.extra, map[string]any{"type": "file", "path": "y.gguf", "size": 1, "lfs": map[string]any{"oid": "zz", "size": 1}})
+		f.Extra = append(f.Extra, map[string]any{"type": "file", "path": "y.gguf", "size": 1, "lfs": map[string]any{"oid": "zz", "size": 1}})
 		if _, err := c.Pull(ctx, st, mustRef(t, "Qwen/Qwen3-Test-GGUF:Q8_0"), ""); err == nil || !strings.Contains(err.Error(), "not a SHA-256") {
 			t.Fatalf("err %v", err)
 		}

@@ -1,4 +1,7 @@
-package hub
+// Package hubtest is a fake Hugging Face Hub for tests: the listing API
+// and resolve URLs on one httptest server, which redirect to a second,
+// CDN-like one that serves the bytes with Range support.
+package hubtest
 
 import (
 	"crypto/sha256"
@@ -14,40 +17,51 @@ import (
 	"testing"
 )
 
-// fakeHub answers like the Hugging Face Hub: the listing API and resolve
+// Hub answers like the Hugging Face Hub: the listing API and resolve
 // URLs on one server, which redirect (302, with X-Linked-Etag and
 // X-Linked-Size) to a second, CDN-like server that serves the bytes with
 // Range support. It counts the bytes of files it serves and can drop a
 // connection in the middle or publish a wrong checksum.
-type fakeHub struct {
-	hub, cdn *httptest.Server
-	repo     string
+type Hub struct {
+	HubServer, CDN *httptest.Server
+	repo           string
 
 	mu          sync.Mutex
 	files       map[string][]byte // path in the repository → content
 	order       []string
-	badSHA      map[string]string // path → the SHA-256 published instead
-	extra       []map[string]any  // extra listing entries
-	dropAfter   int               // >0: the next body GET stops after this many bytes
-	ignoreRange bool
+	BadSHA      map[string]string // path → the SHA-256 published instead
+	Extra       []map[string]any  // Extra listing entries
+	DropAfter   int               // >0: the next body GET stops after this many bytes
+	IgnoreRange bool
 	served      int64             // bytes of file bodies sent
 	gets        int               // body GETs
 	auth        map[string]string // "hub"/"cdn" → last Authorization seen
-	sizeHeader  string            // overrides X-Linked-Size
+	SizeHeader  string            // overrides X-Linked-Size
 }
 
-func newFakeHub(t *testing.T, repo string) *fakeHub {
-	f := &fakeHub{repo: repo, files: map[string][]byte{}, badSHA: map[string]string{}, auth: map[string]string{}}
-	f.cdn = httptest.NewServer(http.HandlerFunc(f.serveCDN))
-	f.hub = httptest.NewServer(http.HandlerFunc(f.serveHub))
-	t.Cleanup(f.close)
+// New starts a fake hub holding the repository repo (owner/name), stopped
+// when the test ends. Set its fields before the requests they affect.
+func New(t *testing.T, repo string) *Hub {
+	f := &Hub{repo: repo, files: map[string][]byte{}, BadSHA: map[string]string{}, auth: map[string]string{}}
+	f.CDN = httptest.NewServer(http.HandlerFunc(f.serveCDN))
+	f.HubServer = httptest.NewServer(http.HandlerFunc(f.serveHub))
+	t.Cleanup(f.Close)
 	return f
 }
 
-func (f *fakeHub) close() { f.hub.Close(); f.cdn.Close() }
+// Auth is the Authorization header of the last request to the hub
+// (which "hub") or the CDN ("cdn").
+func (f *Hub) Auth(which string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.auth[which]
+}
 
-// ggufBytes is a fake GGUF file of n bytes: the magic, then noise.
-func ggufBytes(n int, seed uint64) []byte {
+// Close stops both servers (a hub that cannot be reached).
+func (f *Hub) Close() { f.HubServer.Close(); f.CDN.Close() }
+
+// GGUFBytes is a fake GGUF file of n bytes: the magic, then noise.
+func GGUFBytes(n int, seed uint64) []byte {
 	b := make([]byte, n)
 	r := rand.New(rand.NewPCG(seed, 1))
 	for i := range b {
@@ -57,28 +71,31 @@ func ggufBytes(n int, seed uint64) []byte {
 	return b
 }
 
-func (f *fakeHub) add(path string, data []byte) {
+// Add puts a file into the repository.
+func (f *Hub) Add(path string, data []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.files[path] = data
 	f.order = append(f.order, path)
 }
 
-func (f *fakeHub) sha(path string) string {
-	if s, ok := f.badSHA[path]; ok {
+// SHA is the SHA-256 the hub publishes for path (BadSHA's when set).
+func (f *Hub) SHA(path string) string {
+	if s, ok := f.BadSHA[path]; ok {
 		return s
 	}
 	h := sha256.Sum256(f.files[path])
 	return hex.EncodeToString(h[:])
 }
 
-func (f *fakeHub) stats() (served int64, gets int) {
+// Stats is the bytes of file bodies served and the body GETs so far.
+func (f *Hub) Stats() (served int64, gets int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.served, f.gets
 }
 
-func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
+func (f *Hub) serveHub(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.auth["hub"] = r.Header.Get("Authorization")
@@ -91,11 +108,11 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 		for _, p := range f.order {
 			e := map[string]any{"type": "file", "path": p, "size": len(f.files[p]), "oid": "0123456789abcdef0123456789abcdef01234567"}
 			if strings.HasSuffix(p, ".gguf") {
-				e["lfs"] = map[string]any{"oid": f.sha(p), "size": len(f.files[p]), "pointerSize": 134}
+				e["lfs"] = map[string]any{"oid": f.SHA(p), "size": len(f.files[p]), "pointerSize": 134}
 			}
 			list = append(list, e)
 		}
-		list = append(list, f.extra...)
+		list = append(list, f.Extra...)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(list)
 		return
@@ -112,26 +129,26 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	size := strconv.Itoa(len(data))
-	if f.sizeHeader != "" {
-		size = f.sizeHeader
+	if f.SizeHeader != "" {
+		size = f.SizeHeader
 	}
-	w.Header().Set("X-Linked-Etag", `"`+f.sha(p)+`"`)
+	w.Header().Set("X-Linked-Etag", `"`+f.SHA(p)+`"`)
 	w.Header().Set("X-Linked-Size", size)
 	w.Header().Set("ETag", `"0123456789abcdef0123456789abcdef01234567"`)
 	w.Header().Set("X-Repo-Commit", "4d2b5c1f0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c")
 	// A relative redirect to a path of the hub, which redirects again to
 	// the CDN, as a real hub can (and signed CDN URLs look like this).
-	http.Redirect(w, r, f.cdn.URL+"/xet/"+p+"?X-Amz-Signature=abc", http.StatusFound)
+	http.Redirect(w, r, f.CDN.URL+"/xet/"+p+"?X-Amz-Signature=abc", http.StatusFound)
 }
 
-func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
+func (f *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.auth["cdn"] = r.Header.Get("Authorization")
 	p, _ := strings.CutPrefix(r.URL.Path, "/xet/")
 	if rest, ok := strings.CutPrefix(r.URL.Path, "/plain/"); ok {
 		p = rest // a plain web server: ETag is the SHA-256, no redirects
-		w.Header().Set("ETag", `"`+f.sha(p)+`"`)
+		w.Header().Set("ETag", `"`+f.SHA(p)+`"`)
 	}
 	data, found := f.files[p]
 	if !found {
@@ -139,7 +156,7 @@ func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := 0
-	if rg := r.Header.Get("Range"); rg != "" && !f.ignoreRange {
+	if rg := r.Header.Get("Range"); rg != "" && !f.IgnoreRange {
 		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"))
 		if err != nil || n < 0 || n >= len(data) {
 			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", len(data)))
@@ -159,9 +176,9 @@ func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	}
 	f.gets++
 	body := data[start:]
-	if f.dropAfter > 0 && f.dropAfter < len(body) {
-		body = body[:f.dropAfter]
-		f.dropAfter = 0
+	if f.DropAfter > 0 && f.DropAfter < len(body) {
+		body = body[:f.DropAfter]
+		f.DropAfter = 0
 		w.Write(body)
 		f.served += int64(len(body))
 		w.(http.Flusher).Flush()
