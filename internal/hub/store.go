@@ -142,8 +142,10 @@ func (s *Store) Lookup(ref Ref) (string, error) {
 			return "", notCached
 		}
 		file, err := Pick(names, ref.Quant)
-		if err != nil {
-			return "", fmt.Errorf("%s in the model cache: %w (gollm pull %s gets it)", ref, err, strings.TrimPrefix(ref.String(), "hf:"))
+		if err != nil && ref.Quant != "" {
+			return "", fmt.Errorf("%s is not in the model cache (it holds %s of %s); get it with: gollm pull %s", ref, available(names), ref.Repo, strings.TrimPrefix(ref.String(), "hf:"))
+		} else if err != nil {
+			return "", fmt.Errorf("%s in the model cache: %w", ref, err)
 		}
 		p = filepath.Join(dir, file)
 	}
