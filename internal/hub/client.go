@@ -31,6 +31,9 @@ const DefaultEndpoint = "https://huggingface.co"
 // says otherwise: 1 TiB, above any GGUF file published.
 const DefaultMaxSize = 1 << 40
 
+// DefaultIdleTimeout is Client.IdleTimeout's default.
+const DefaultIdleTimeout = 2 * time.Minute
+
 // maxListing bounds the repository listing read into memory.
 const maxListing = 16 << 20
 
@@ -47,6 +50,10 @@ type Client struct {
 	// Progress, when set, is called as bytes arrive with the bytes on
 	// disk and the file's size (callers throttle their drawing).
 	Progress func(done, total int64)
+	// IdleTimeout ends a download that receives nothing for this long (a
+	// stalled connection), which is then resumed like a dropped one; 0
+	// for DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	Logger   *slog.Logger // nil: nothing logged
 }
 
@@ -464,7 +471,21 @@ var ggufMagic = []byte("GGUF")
 // fetch GETs u from byte off on into f at off and returns the bytes
 // written. A fatal error means the server sent something else than the
 // file; other errors (a dropped connection) leave what came in place.
-func (c *Client) fetch(ctx context.Context, u string, f *os.File, off, size int64) (int64, error) {
+func (c *Client) fetch(ctx context.Context, u string, f *os.File, off, size int64) (n int64, err error) {
+	idle := c.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stalled := fmt.Errorf("%s: nothing received for %v", u, idle)
+	timer := time.AfterFunc(idle, func() { cancel(stalled) })
+	defer timer.Stop()
+	defer func() {
+		if err != nil && context.Cause(ctx) == stalled {
+			err = stalled
+		}
+	}()
 	req, err := c.newRequest(ctx, http.MethodGet, u)
 	if err != nil {
 		return 0, fatal{err}
@@ -512,6 +533,7 @@ func (c *Client) fetch(ctx context.Context, u string, f *os.File, off, size int6
 	buf := make([]byte, 1<<20)
 	for {
 		n, rerr := body.Read(buf)
+		timer.Reset(idle)
 		if off+int64(n) > size {
 			return off - start, fatal{fmt.Errorf("%s: the server sent more than the %d bytes announced", u, size)}
 		}

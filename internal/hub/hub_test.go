@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gollm/gollm/internal/hub/hubtest"
 )
@@ -146,6 +147,31 @@ func TestPullResume(t *testing.T) {
 	}
 	if served, gets := f2.Stats(); served != int64(len(want)) || gets != 2 {
 		t.Errorf("served %d bytes in %d GETs, want %d in 2", served, gets, len(want))
+	}
+}
+
+// TestPullStalled: a connection that goes silent is given up after
+// IdleTimeout and resumed like a dropped one.
+func TestPullStalled(t *testing.T) {
+	f, st, c, files := setup(t)
+	f.DropAfter, f.Stall = 777, true
+	c.Retries, c.IdleTimeout = 1, 50*time.Millisecond
+	res, err := c.Pull(context.Background(), st, mustRef(t, "Qwen/Qwen3-Test-GGUF:Q8_0"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(res.Path); !bytes.Equal(got, files["Qwen3-Test-Q8_0.gguf"]) {
+		t.Fatal("file differs")
+	}
+	if served, gets := f.Stats(); served != 500_000 || gets != 2 {
+		t.Errorf("served %d bytes in %d GETs", served, gets)
+	}
+	// Without retries the error says what happened.
+	f.DropAfter, f.Stall = 777, true
+	c.Retries = 0
+	os.Remove(res.Path)
+	if _, err := c.Pull(context.Background(), st, mustRef(t, "Qwen/Qwen3-Test-GGUF:Q8_0"), ""); err == nil || !strings.Contains(err.Error(), "nothing received for 50ms") {
+		t.Fatalf("err %v", err)
 	}
 }
 

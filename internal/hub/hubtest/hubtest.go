@@ -33,6 +33,7 @@ type Hub struct {
 	Extra       []map[string]any  // Extra listing entries
 	DropAfter   int               // >0: the next body GET stops after this many bytes
 	IgnoreRange bool
+	Stall       bool // with DropAfter: keep the connection open, silent, instead of closing it
 	served      int64             // bytes of file bodies sent
 	gets        int               // body GETs
 	auth        map[string]string // "hub"/"cdn" → last Authorization seen
@@ -143,7 +144,12 @@ func (f *Hub) serveHub(w http.ResponseWriter, r *http.Request) {
 
 func (f *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	locked := true
+	defer func() {
+		if locked {
+			f.mu.Unlock()
+		}
+	}()
 	f.auth["cdn"] = r.Header.Get("Authorization")
 	p, _ := strings.CutPrefix(r.URL.Path, "/xet/")
 	if rest, ok := strings.CutPrefix(r.URL.Path, "/plain/"); ok {
@@ -182,6 +188,14 @@ func (f *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 		w.Write(body)
 		f.served += int64(len(body))
 		w.(http.Flusher).Flush()
+		if f.Stall {
+			// Send nothing more until the client gives up.
+			f.Stall = false
+			f.mu.Unlock()
+			locked = false
+			<-r.Context().Done()
+			return
+		}
 		// Close the connection with the body unfinished: the client
 		// sees an unexpected EOF.
 		conn, _, err := http.NewResponseController(w).Hijack()
