@@ -54,7 +54,7 @@ type Client struct {
 	// stalled connection), which is then resumed like a dropped one; 0
 	// for DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	Logger   *slog.Logger // nil: nothing logged
+	Logger      *slog.Logger // nil: nothing logged
 }
 
 // File is one file of a repository listing.

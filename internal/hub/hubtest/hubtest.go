@@ -33,7 +33,7 @@ type Hub struct {
 	Extra       []map[string]any  // Extra listing entries
 	DropAfter   int               // >0: the next body GET stops after this many bytes
 	IgnoreRange bool
-	Stall       bool // with DropAfter: keep the connection open, silent, instead of closing it
+	Stall       bool              // with DropAfter: keep the connection open, silent, instead of closing it
 	served      int64             // bytes of file bodies sent
 	gets        int               // body GETs
 	auth        map[string]string // "hub"/"cdn" → last Authorization seen
