@@ -470,7 +470,8 @@ var ggufMagic = []byte("GGUF")
 
 // fetch GETs u from byte off on into f at off and returns the bytes
 // written. A fatal error means the server sent something else than the
-// file; other errors (a dropped connection) leave what came in place.
+// file (or the disk failed); other errors (a dropped connection, an
+// error status) leave what came in place for the next try.
 func (c *Client) fetch(ctx context.Context, u string, f *os.File, off, size int64) (n int64, err error) {
 	idle := c.IdleTimeout
 	if idle <= 0 {
@@ -502,9 +503,12 @@ func (c *Client) fetch(ctx context.Context, u string, f *os.File, off, size int6
 	case http.StatusPartialContent:
 		cr := resp.Header.Get("Content-Range")
 		if want := fmt.Sprintf("bytes %d-%d/%d", off, size-1, size); cr != want {
-			return 0, fatal{fmt.Errorf("%s: Content-Range %s, expected %q", u, quote(cr), want)}
+			return 0, fmt.Errorf("%s: Content-Range %s, expected %q", u, quote(cr), want)
 		}
 	case http.StatusOK:
+		if resp.ContentLength >= 0 && resp.ContentLength != size {
+			return 0, fmt.Errorf("%s: Content-Length %d, expected %d", u, resp.ContentLength, size)
+		}
 		if off > 0 {
 			c.log().Info("the server ignored Range; starting over", "url", u)
 			if err := f.Truncate(0); err != nil {
@@ -512,11 +516,10 @@ func (c *Client) fetch(ctx context.Context, u string, f *os.File, off, size int6
 			}
 			off = 0
 		}
-		if resp.ContentLength >= 0 && resp.ContentLength != size {
-			return 0, fatal{fmt.Errorf("%s: Content-Length %d, expected %d", u, resp.ContentLength, size)}
-		}
 	default:
-		return 0, fatal{statusError(u, resp)}
+		// Not fatal: what is on disk is still good (an expired CDN link
+		// answers 403; the next pull asks the hub for a fresh one).
+		return 0, statusError(u, resp)
 	}
 	start := off
 	body := io.Reader(resp.Body)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,6 +176,29 @@ func TestPullStalled(t *testing.T) {
 	}
 }
 
+// TestPullExpiredLink: an error status while resuming (an expired CDN
+// link) keeps what was downloaded; the next pull gets a fresh link and
+// the rest of the file.
+func TestPullExpiredLink(t *testing.T) {
+	f, st, c, files := setup(t)
+	f.DropAfter, f.FailRange = 1000, http.StatusForbidden
+	c.Retries = 3
+	ref := mustRef(t, "Qwen/Qwen3-Test-GGUF:Q8_0")
+	if _, err := c.Pull(context.Background(), st, ref, ""); err == nil || !strings.Contains(err.Error(), "403 Forbidden") || !strings.Contains(err.Error(), "1000 of 500000 bytes kept") {
+		t.Fatalf("err %v", err)
+	}
+	res, err := c.Pull(context.Background(), st, ref, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(res.Path); !bytes.Equal(got, files["Qwen3-Test-Q8_0.gguf"]) || res.Resumed != 1000 {
+		t.Fatalf("file differs, or resumed from %d", res.Resumed)
+	}
+	if served, _ := f.Stats(); served != 500_000 {
+		t.Errorf("served %d bytes", served)
+	}
+}
+
 // TestPullIgnoredRange: a server that ignores Range (200 with the whole
 // file) makes the download start over, and the result is still right.
 func TestPullIgnoredRange(t *testing.T) {
@@ -284,6 +308,9 @@ func TestListRemove(t *testing.T) {
 	}
 	if !strings.HasPrefix(ents[2].Ref, "url:127.0.0.1_") || !strings.HasSuffix(ents[2].Ref, "/Qwen3-Test-Q8_0.gguf") {
 		t.Errorf("url entry %+v", ents[2])
+	}
+	if _, err := st.Remove("Qwen/Qwen3-Test-GGUF"); err == nil || !strings.Contains(err.Error(), "holds 2 models (Q4_K_M, Q8_0)") {
+		t.Errorf("rm without a quantization: %v", err)
 	}
 	for _, ref := range []string{"hf:Qwen/Qwen3-Test-GGUF:Q8_0", ents[2].Ref} {
 		if _, err := st.Remove(ref); err != nil {

@@ -233,6 +233,15 @@ func (s *Store) Remove(ref string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if r.URL == "" && r.Quant == "" {
+			// Never let Pick's default choose what to delete.
+			owner, name, _ := strings.Cut(r.Repo, "/")
+			if dir, err := s.sub(false, "hf", owner, name); err == nil {
+				if names, _ := ggufFiles(dir); len(names) > 1 {
+					return "", fmt.Errorf("%s holds %d models (%s); name one as %s:QUANT", r.Repo, len(names), available(names), r.Repo)
+				}
+			}
+		}
 		if p, err = s.Lookup(r); err != nil {
 			return "", err
 		}

@@ -33,6 +33,7 @@ type Hub struct {
 	Extra       []map[string]any  // Extra listing entries
 	DropAfter   int               // >0: the next body GET stops after this many bytes
 	IgnoreRange bool
+	FailRange   int               // >0: the next GET with a Range header gets this status (an expired CDN link: 403)
 	Stall       bool              // with DropAfter: keep the connection open, silent, instead of closing it
 	served      int64             // bytes of file bodies sent
 	gets        int               // body GETs
@@ -159,6 +160,11 @@ func (f *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	data, found := f.files[p]
 	if !found {
 		http.NotFound(w, r)
+		return
+	}
+	if r.Header.Get("Range") != "" && f.FailRange > 0 && r.Method == http.MethodGet {
+		http.Error(w, "Request has expired", f.FailRange)
+		f.FailRange = 0
 		return
 	}
 	start := 0
