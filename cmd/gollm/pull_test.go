@@ -139,3 +139,20 @@ func TestPullErrors(t *testing.T) {
 		t.Errorf("hub gone: exit %d: %s", code, errOut)
 	}
 }
+
+// TestProgressLine: the terminal progress line redraws in place (\r,
+// erase line) and ends with a newline; the last update always draws.
+func TestProgressLine(t *testing.T) {
+	var b strings.Builder
+	p := &progressLine{w: &b, name: "a/b:Q8_0"}
+	p.update(2048, 4096)
+	p.update(4096, 4096)
+	p.end()
+	want := "\r\x1b[2Kpulling a/b:Q8_0:  50.0% of 4.0 KiB\r\x1b[2Kpulling a/b:Q8_0: 100.0% of 4.0 KiB\n"
+	if b.String() != want {
+		t.Errorf("got %q\nwant %q", b.String(), want)
+	}
+	if sizeText(5027783488) != "4.7 GiB" || sizeText(1000) != "1000 B" {
+		t.Errorf("sizeText: %s, %s", sizeText(5027783488), sizeText(1000))
+	}
+}
