@@ -201,7 +201,8 @@ type Meta struct {
 
 // Meta asks for u's metadata with HEAD requests, following up to 10
 // redirects by hand so the X-Linked-* headers of the hub's own answer
-// are kept (see the package documentation).
+// are kept, and stopping at a redirect to another host once they gave
+// the size (see the package documentation).
 func (c *Client) Meta(ctx context.Context, u string) (Meta, error) {
 	hc := *c.httpClient()
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -238,6 +239,14 @@ func (c *Client) Meta(ctx context.Context, u string) (Meta, error) {
 			loc, err := resp.Location()
 			if err != nil {
 				return Meta{}, fmt.Errorf("%s: redirect without a usable Location: %w", u, err)
+			}
+			if m.Size >= 0 && loc.Host != req.URL.Host {
+				// The hub's redirect to its CDN, whose X-Linked-*
+				// headers said all: the CDN's link is signed for GET
+				// only (a HEAD there can be refused), so it is not
+				// asked, as huggingface_hub does not ask it.
+				m.URL = loc.String()
+				return m, nil
 			}
 			u = loc.String()
 			continue

@@ -31,10 +31,15 @@
 //     content, not the redirect: X-Linked-Etag, the quoted SHA-256 (the
 //     plain ETag of a small, non-LFS file is its Git blob hash instead,
 //     which says nothing about the bytes' SHA-256) and X-Linked-Size,
-//     the size in bytes. Further hops (a relative Location, another
-//     redirect on the CDN) are followed by hand, up to 10, keeping the
-//     first X-Linked-* headers seen; the last answer, 200 OK, gives the
-//     URL to download and its Content-Length.
+//     the size in bytes. Redirects are followed by hand, up to 10,
+//     keeping the first X-Linked-* headers seen: a relative one (the hub
+//     redirecting to itself, as for a renamed repository) is asked
+//     again; one to another host, once X-Linked-Size is known, is where
+//     the bytes are, and is not asked (the CDN's link is signed for GET
+//     alone, and a HEAD there may be refused; huggingface_hub does the
+//     same). A URL that is not on the hub has no X-Linked-* headers: its
+//     redirects are followed to the 200 OK whose Content-Length (and an
+//     ETag that is a SHA-256, if any) describe the file.
 //
 //  3. Download it, resuming what an earlier try left:
 //
@@ -73,7 +78,6 @@
 //	HEAD https://huggingface.co/Qwen/Qwen3-8B-GGUF/resolve/main/Qwen3-8B-Q4_K_M.gguf
 //	     → 302, Location: https://cas-bridge.xethub.hf.co/…,
 //	       X-Linked-Etag: "d98c…", X-Linked-Size: 5027783488
-//	HEAD https://cas-bridge.xethub.hf.co/…  → 200, Content-Length: 5027783488
 //	GET  https://cas-bridge.xethub.hf.co/…  → 200, the bytes; the connection drops at 3 GB
 //	GET  https://cas-bridge.xethub.hf.co/…  with Range: bytes=3000000000-
 //	     → 206, Content-Range: bytes 3000000000-5027783487/5027783488

@@ -138,8 +138,8 @@ func (f *Hub) serveHub(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Linked-Size", size)
 	w.Header().Set("ETag", `"0123456789abcdef0123456789abcdef01234567"`)
 	w.Header().Set("X-Repo-Commit", "4d2b5c1f0e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c")
-	// A relative redirect to a path of the hub, which redirects again to
-	// the CDN, as a real hub can (and signed CDN URLs look like this).
+	// A redirect to the CDN with a link signed for GET (the CDN refuses
+	// HEAD on it).
 	http.Redirect(w, r, f.CDN.URL+"/xet/"+p+"?X-Amz-Signature=abc", http.StatusFound)
 }
 
@@ -152,7 +152,12 @@ func (f *Hub) serveCDN(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	f.auth["cdn"] = r.Header.Get("Authorization")
-	p, _ := strings.CutPrefix(r.URL.Path, "/xet/")
+	p, signed := strings.CutPrefix(r.URL.Path, "/xet/")
+	if signed && r.Method != http.MethodGet {
+		// Like a link signed for GET: anything else is refused.
+		http.Error(w, "SignatureDoesNotMatch", http.StatusForbidden)
+		return
+	}
 	if rest, ok := strings.CutPrefix(r.URL.Path, "/plain/"); ok {
 		p = rest // a plain web server: ETag is the SHA-256, no redirects
 		w.Header().Set("ETag", `"`+f.SHA(p)+`"`)
