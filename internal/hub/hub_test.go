@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -479,5 +480,37 @@ func TestPick(t *testing.T) {
 	}
 	if _, err := Pick([]string{"a-Q4_0.gguf", "b-Q5_0.gguf"}, ""); err == nil || !strings.Contains(err.Error(), "available: Q4_0, Q5_0") {
 		t.Errorf("no default: %v", err)
+	}
+}
+
+// TestStoreRefusesPlanted: the store applies the cache's ownership rules
+// (internal/cachedir): a symlink where a model would be, or a directory
+// others may write to, is refused by a lookup, not loaded.
+func TestStoreRefusesPlanted(t *testing.T) {
+	st := &Store{Dir: t.TempDir()}
+	p, err := st.hfPath(testRepo, "x-Q4_K_M.gguf", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "elsewhere.gguf")
+	os.WriteFile(target, []byte("GGUF"), 0o600)
+	if err := os.Symlink(target, p); err != nil {
+		t.Skip("no symlinks here:", err)
+	}
+	if _, err := st.Lookup(mustRef(t, "hf:"+testRepo+":Q4_K_M")); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("symlinked model: %v", err)
+	}
+	os.Remove(p)
+	os.WriteFile(p, []byte("GGUF"), 0o600)
+	dir := filepath.Dir(p)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(dir, 0o700)
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no owner or mode bits to check (see internal/cachedir)")
+	}
+	if _, err := st.Lookup(mustRef(t, "hf:"+testRepo+":Q4_K_M")); err == nil || !strings.Contains(err.Error(), "others may write") {
+		t.Errorf("world-writable directory: %v", err)
 	}
 }
