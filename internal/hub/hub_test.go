@@ -5,6 +5,7 @@ import (
 	"context"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -513,4 +514,31 @@ func TestStoreRefusesPlanted(t *testing.T) {
 	if _, err := st.Lookup(mustRef(t, "hf:"+testRepo+":Q4_K_M")); err == nil || !strings.Contains(err.Error(), "others may write") {
 		t.Errorf("world-writable directory: %v", err)
 	}
+}
+
+// FuzzList: any listing body gives an error or files whose paths are
+// safe to join under the store and whose sizes are not negative.
+func FuzzList(f *testing.F) {
+	f.Add([]byte(`[{"type":"file","path":"a-Q4_K_M.gguf","size":5,"lfs":{"oid":"` + strings.Repeat("a", 64) + `","size":5}}]`))
+	f.Add([]byte(`[{"type":"file","path":"../../x.gguf","size":1}]`))
+	f.Add([]byte(`{"error":"Repository not found"}`))
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		body = b
+		files, err := c.List(context.Background(), "a/b")
+		if err != nil {
+			return
+		}
+		for _, file := range files {
+			if safeRepoPath(file.Path) != nil || file.Size < 0 || (file.SHA256 != "" && !sha256Hex(file.SHA256)) {
+				t.Fatalf("unsafe entry %+v", file)
+			}
+			if p := filepath.Join("/store", filepath.FromSlash(file.Path)); !strings.HasPrefix(p, string(filepath.Separator)+"store"+string(filepath.Separator)) {
+				t.Fatalf("%q escapes: %s", file.Path, p)
+			}
+		}
+	})
 }
