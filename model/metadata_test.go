@@ -181,7 +181,7 @@ func metadataCases() []metaCase {
 		{name: "feed_forward_length missing", edit: drop(q + "feed_forward_length"), want: ErrConfig, mention: "qwen3.feed_forward_length is missing"},
 		{name: "head_count missing", edit: drop(q + "attention.head_count"), want: ErrConfig, mention: "qwen3.attention.head_count is missing"},
 		{name: "head_count_kv missing", edit: drop(q + "attention.head_count_kv"), want: ErrConfig, mention: "qwen3.attention.head_count_kv is missing"},
-		{name: "other architecture", edit: set("general.architecture", gguf.String("gemma3")), want: ErrArchitecture, mention: `"gemma3" (gollm supports llama, qwen2, qwen3)`},
+		{name: "other architecture", edit: set("general.architecture", gguf.String("gemma3")), want: ErrArchitecture, mention: `"gemma3" (gollm supports llama, qwen2, qwen3, qwen3moe)`},
 
 		// Integer ranges, whatever the integer type.
 		{name: "block_count 0", edit: set(q+"block_count", gguf.Uint32(0)), want: ErrConfig, mention: "qwen3.block_count = 0, want 1 to 4096"},

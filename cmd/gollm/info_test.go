@@ -441,7 +441,7 @@ func TestInfoFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, _ := run("info", "--model", path)
-	if want := `family:      "gemma3", which gollm does not run (it runs llama, qwen2, qwen3)`; code != 0 || !strings.Contains(stdout, want) {
+	if want := `family:      "gemma3", which gollm does not run (it runs llama, qwen2, qwen3, qwen3moe)`; code != 0 || !strings.Contains(stdout, want) {
 		t.Errorf("unsupported architecture: exit %d, output lacks %q:\n%s", code, want, stdout)
 	}
 }
