@@ -11,7 +11,13 @@ import (
 // that a layer-by-layer placement moves between devices (see
 // Options.Offload and Sizes.Offload).
 type Sizes struct {
-	Layers     []int64 // (layer) the blk.<i>.* tensors: 7 matrices, and 2 to 5 vectors by family
+	Layers     []int64 // (layer) the blk.<i>.* tensors: 7 matrices, and 2 to 5 vectors by family (a mixture of experts: 4 matrices, a router and 3 expert tensors)
+	// ExpertBytes is, per layer, the part of Layers that the 3-D expert
+	// tensors take (0 for a dense family): all of them are resident, but
+	// a token reads ExpertsUsed of Experts of them (see Active).
+	ExpertBytes []int64 // (layer)
+	Experts     int     // expert_count (0: dense)
+	ExpertsUsed int     // expert_used_count
 	Embedding  int64   // token_embd.weight, (vocab, embd)
 	Output     int64   // output.weight, (vocab, embd); 0 when Tied
 	OutputNorm int64   // output_norm.weight, (embd)
@@ -43,6 +49,13 @@ type MatrixBytes func(dt tensor.DType, rows, cols int) int64
 //	+ 4·2·HeadDim              (attn_q_norm, attn_k_norm: qwen3)
 //	+ 4·(QDim + 2·KVDim)       (attn_q.bias, attn_k.bias, attn_v.bias: qwen2)
 //
+// where a mixture of experts (qwen3moe) has instead of the three FFN
+// matrices a router, matrix(ffn_gate_inp: Experts × Embd), and
+// Experts · (matrix(ExpertFF × Embd) · 2 + matrix(Embd × ExpertFF)) of
+// expert tensors (each expert is a matrix of its own on a backend):
+// Qwen3-30B-A3B's 128 experts of width 768 at Q4_K are 128 · 3 · 768 ·
+// 2048/256 · 144 B = 340 MB a layer, 16.3 GB of its 17.2 GB.
+//
 // (the tensors of layerTensors that the family has), and the rest is the
 // embedding and output matrices (Vocab × Embd each), 4·Embd bytes of
 // output norm and, for a Llama 3.1 file, 4·HeadDim/2 bytes of rope_freqs.
@@ -61,7 +74,8 @@ func WeightBytes(f *gguf.File, matrix MatrixBytes) (Sizes, error) {
 	vocab := int(emb.Shape[1])
 
 	m := sizer{f: f, matrixBytes: matrix}
-	s := Sizes{Layers: make([]int64, cfg.Layers)}
+	s := Sizes{Layers: make([]int64, cfg.Layers), ExpertBytes: make([]int64, cfg.Layers),
+		Experts: cfg.Experts, ExpertsUsed: cfg.ExpertsUsed}
 	s.Embedding = m.matrix("token_embd.weight", vocab, cfg.Embd)
 	s.OutputNorm = m.vector("output_norm.weight", cfg.Embd)
 	if _, err := f.Tensor("output.weight"); err == nil {
@@ -73,6 +87,10 @@ func WeightBytes(f *gguf.File, matrix MatrixBytes) (Sizes, error) {
 		for _, pt := range layerParts(&cfg, i) {
 			switch {
 			case pt == nil: // a piece the family does not have
+			case pt.experts > 0:
+				b := m.experts(pt.name, pt.rows, pt.cols, pt.experts)
+				s.Layers[i] += b
+				s.ExpertBytes[i] += b
 			case pt.rows == 0:
 				s.Layers[i] += m.vector(pt.name, pt.cols)
 			default:
@@ -87,6 +105,27 @@ func WeightBytes(f *gguf.File, matrix MatrixBytes) (Sizes, error) {
 		return Sizes{}, m.err
 	}
 	return s, nil
+}
+
+// Active is the weight bytes one token's forward step reads: every
+// layer's tensors, but of the expert tensors only ExpertsUsed/Experts
+// (the router picks that many experts a token), and the LM head
+// (output.weight, or the embedding table when tied; the embedding itself
+// is read a row per token, which is not counted). For a dense family it
+// is every matrix once. Qwen3-30B-A3B at Q4_K: 8 of 128 experts, about
+// 1.75 GB of its 17.2 GB.
+func (s Sizes) Active() int64 {
+	w := s.OutputNorm + s.Output
+	if s.Tied {
+		w += s.Embedding
+	}
+	for i, b := range s.Layers {
+		w += b
+		if s.Experts > 0 {
+			w -= s.ExpertBytes[i] - s.ExpertBytes[i]/int64(s.Experts)*int64(s.ExpertsUsed)
+		}
+	}
+	return w
 }
 
 // Offload is the weight memory that Load with Options.OffloadLayers = n
@@ -156,6 +195,19 @@ func (z *sizer) matrix(name string, rows, cols int) int64 {
 		return t.Size
 	}
 	return z.matrixBytes(t.Type, rows, cols)
+}
+
+// experts is the size of a 3-D tensor of n (rows, cols) matrices; in the
+// file its shape is [cols, rows, n].
+func (z *sizer) experts(name string, rows, cols, n int) int64 {
+	t, ok := z.info(name, cols, rows, n)
+	switch {
+	case !ok:
+		return 0
+	case z.matrixBytes == nil:
+		return t.Size
+	}
+	return int64(n) * z.matrixBytes(t.Type, rows, cols)
 }
 
 // vector is the size of a norm weight of n values held as float32.
