@@ -11,18 +11,18 @@ import (
 // that a layer-by-layer placement moves between devices (see
 // Options.Offload and Sizes.Offload).
 type Sizes struct {
-	Layers     []int64 // (layer) the blk.<i>.* tensors: 7 matrices, and 2 to 5 vectors by family (a mixture of experts: 4 matrices, a router and 3 expert tensors)
+	Layers []int64 // (layer) the blk.<i>.* tensors: 7 matrices, and 2 to 5 vectors by family (a mixture of experts: 4 matrices, a router and 3 expert tensors)
 	// ExpertBytes is, per layer, the part of Layers that the 3-D expert
 	// tensors take (0 for a dense family): all of them are resident, but
 	// a token reads ExpertsUsed of Experts of them (see Active).
 	ExpertBytes []int64 // (layer)
 	Experts     int     // expert_count (0: dense)
 	ExpertsUsed int     // expert_used_count
-	Embedding  int64   // token_embd.weight, (vocab, embd)
-	Output     int64   // output.weight, (vocab, embd); 0 when Tied
-	OutputNorm int64   // output_norm.weight, (embd)
-	Tied       bool    // no output.weight: the LM head is the embedding table
-	RopeFreqs  int64   // rope_freqs.weight (Llama 3.1), kept on the host
+	Embedding   int64   // token_embd.weight, (vocab, embd)
+	Output      int64   // output.weight, (vocab, embd); 0 when Tied
+	OutputNorm  int64   // output_norm.weight, (embd)
+	Tied        bool    // no output.weight: the LM head is the embedding table
+	RopeFreqs   int64   // rope_freqs.weight (Llama 3.1), kept on the host
 }
 
 // MatrixBytes is the memory a backend gives one (rows, cols) weight
