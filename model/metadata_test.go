@@ -394,7 +394,7 @@ func metadataCases() []metaCase {
 			mention: `tensor not found: "blk.0.ffn_gate_inp.weight"`},
 		metaCase{name: "qwen3moe: an expert tensor with 2 dimensions", fixture: moe, edit: fileEdit{tensor: func(ti *gguf.Tensor) bool {
 			if ti.Name == "blk.0.ffn_up_exps.weight" {
-				ti.Shape, ti.Data = []int64{256, 2048}, ti.Data
+				ti.Shape = []int64{256, 2048}
 			}
 			return true
 		}}, want: ErrTensor, mention: "blk.0.ffn_up_exps.weight has shape [256 2048], the configuration needs [256 256 8]"},
