@@ -217,3 +217,41 @@ func (z *sizer) vector(name string, n int) int64 {
 	}
 	return 4 * int64(n)
 }
+
+// Parameters counts the parameters of the model in f: total, every
+// element of every tensor in the file, and active, what one token's
+// forward step uses: the same less, in each layer's expert tensors, the
+// experts the router does not pick (expert_count − expert_used_count of
+// expert_count). So active is attention, router, norms, embedding and LM
+// head, and k of n experts per layer; for a dense family it is the total.
+// Qwen3-30B-A3B: 30.5 G in all, 3.3 G active (8 of 128 experts).
+func Parameters(f *gguf.File) (total, active int64, err error) {
+	cfg, err := ReadConfig(f)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, t := range f.Tensors() {
+		total += t.Elements()
+	}
+	active = total
+	if cfg.Experts == 0 {
+		return total, active, nil
+	}
+	for i := 0; i < cfg.Layers; i++ {
+		for _, pt := range layerParts(&cfg, i) {
+			if pt == nil || pt.experts == 0 {
+				continue
+			}
+			t, err := f.Tensor(pt.name)
+			if err != nil {
+				return 0, 0, fmt.Errorf("%w: %w", ErrTensor, err)
+			}
+			if t.Elements()%int64(cfg.Experts) != 0 {
+				return 0, 0, fmt.Errorf("%w: %s has shape %v, not %d experts", ErrTensor, pt.name, t.Shape, cfg.Experts)
+			}
+			perExpert := t.Elements() / int64(cfg.Experts)
+			active -= perExpert * int64(cfg.Experts-cfg.ExpertsUsed)
+		}
+	}
+	return total, active, nil
+}
