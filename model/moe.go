@@ -1,6 +1,10 @@
 package model
 
 import (
+	"cmp"
+	"math"
+	"slices"
+
 	"github.com/gollm/gollm/backend"
 	"github.com/gollm/gollm/kernels"
 )
@@ -72,6 +76,7 @@ type moeScratch struct {
 // routing is the host side of the routing of one step, sized once.
 type routing struct {
 	logits []float32 // (token, expert) router logits, then probabilities
+	order  []int32   // (expert) scratch: one token's experts by decreasing probability
 	sel    []int32   // (token, k) chosen experts, by rank
 	w      []float32 // (token, k) their renormalised weights
 	start  []int32   // (expert+1) the pairs of expert e are [start[e], start[e+1]) of toks, slots
@@ -81,8 +86,8 @@ type routing struct {
 
 func newRouting(maxTokens, experts, k int) *routing {
 	return &routing{
-		logits: make([]float32, maxTokens*experts),
-		sel:    make([]int32, maxTokens*k), w: make([]float32, maxTokens*k),
+		logits: make([]float32, maxTokens*experts), order: make([]int32, experts),
+		sel: make([]int32, maxTokens*k), w: make([]float32, maxTokens*k),
 		start: make([]int32, experts+1),
 		toks:  make([]int32, maxTokens*k), slots: make([]int32, maxTokens*k),
 	}
@@ -95,25 +100,33 @@ const minWeightSum = 6.103515625e-5
 // route turns the router logits of n tokens into each token's k experts
 // (by decreasing probability, equal ones by lower id) and their
 // renormalised weights. The logits are replaced by the probabilities.
+//
+// The experts are ranked by a sort, O(E log E) a token whatever k is
+// (a file may ask for k = E = 4096). A NaN probability (a router row
+// that overflowed) ranks as -Inf, so the order stays a strict one and a
+// broken row still yields k distinct valid experts.
 func (rt *routing) route(n, experts, k int) {
 	for t := 0; t < n; t++ {
 		p := rt.logits[t*experts : (t+1)*experts]
 		kernels.Softmax(p) // (expert)
-		sel, w := rt.sel[t*k:(t+1)*k], rt.w[t*k:(t+1)*k]
-		for r := range sel {
-			best := -1
-			for e, pe := range p {
-				if taken(sel[:r], e) {
-					continue
-				}
-				// Strictly greater: among equal probabilities the lower
-				// id, found first, stays. A NaN is never greater, so a
-				// broken row still yields k distinct valid experts.
-				if best < 0 || pe > p[best] {
-					best = e
-				}
+		order := rt.order[:experts]
+		for e := range order {
+			order[e] = int32(e)
+		}
+		slices.SortFunc(order, func(a, b int32) int {
+			pa, pb := rankKey(p[a]), rankKey(p[b])
+			switch {
+			case pa > pb:
+				return -1
+			case pa < pb:
+				return 1
 			}
-			sel[r], w[r] = int32(best), p[best]
+			return cmp.Compare(a, b)
+		})
+		sel, w := rt.sel[t*k:(t+1)*k], rt.w[t*k:(t+1)*k]
+		copy(sel, order[:k])
+		for r, e := range sel {
+			w[r] = p[e]
 		}
 		var sum float64 // ggml_sum_rows: float64, rounded once
 		for _, v := range w {
@@ -126,14 +139,12 @@ func (rt *routing) route(n, experts, k int) {
 	}
 }
 
-// taken reports whether expert e is among the already chosen ones.
-func taken(sel []int32, e int) bool {
-	for _, s := range sel {
-		if int(s) == e {
-			return true
-		}
+// rankKey orders probabilities for the top-k: a NaN counts as -Inf.
+func rankKey(p float32) float32 {
+	if p != p {
+		return float32(math.Inf(-1))
 	}
-	return false
+	return p
 }
 
 // group sorts the n·k (token, rank) pairs by expert (counting sort;

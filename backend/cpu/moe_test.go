@@ -5,7 +5,12 @@ import (
 	"testing"
 
 	"github.com/gollm/gollm/backend/cpu"
+	"github.com/gollm/gollm/flat"
+	"github.com/gollm/gollm/gguf"
+	"github.com/gollm/gollm/internal/testdata"
 	"github.com/gollm/gollm/kernels"
+	"github.com/gollm/gollm/model"
+	"github.com/gollm/gollm/tensor"
 )
 
 // TestScatterWeightedSum: Scatter puts rows where Gather would take them
@@ -79,5 +84,53 @@ func TestScatterWeightedSum(t *testing.T) {
 			}
 		}
 		be.Close()
+	}
+}
+
+// TestMoEForwardDoesNotAllocate: a decode step of 8 sequences on the
+// qwen3moe fixture (routing, grouping, per-expert products) allocates
+// nothing once the state exists.
+func TestMoEForwardDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless with the race detector")
+	}
+	f, err := gguf.Open(testdata.Path("models", "qwen3moe-tiny-q6k.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	be := cpu.New(cpu.Options{Threads: 2})
+	defer be.Close()
+	m, err := model.Load(f, be, model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, ctx = 8, 5
+	s, err := m.NewState(model.StateOptions{Capacity: 256, BlockSize: 16, KVType: tensor.F16, MaxBatch: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch flat.Batch
+	for k := range n {
+		seq := flat.SeqID(k)
+		s.KV.AddSeq(seq)
+		if _, err := s.KV.Append(seq, ctx); err != nil {
+			t.Fatal(err)
+		}
+		batch.Add(int32(100+37*k), ctx, seq, true)
+	}
+	logits := make([]float32, n*m.Config.Vocab)
+	step := func() {
+		for k := range n {
+			s.KV.Truncate(flat.SeqID(k), ctx)
+			s.KV.Append(flat.SeqID(k), 1)
+		}
+		if err := m.Forward(s, &batch, logits); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	if allocs := testing.AllocsPerRun(10, step); allocs > 0 {
+		t.Errorf("%v allocations per step", allocs)
 	}
 }
