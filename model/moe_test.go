@@ -294,3 +294,38 @@ func TestExpertViews(t *testing.T) {
 		}
 	}
 }
+
+// TestExpertsUsedEdges: with expert_used_count 1 (no mixing) and 8 (every
+// token through every expert, so every expert is shared by the whole
+// batch) the model runs, its logits move (the router matters), and a
+// sequence packed with 7 companions gets the same logits bit for bit as
+// alone.
+func TestExpertsUsedEdges(t *testing.T) {
+	var gf goldenFile
+	readJSON(t, &gf, "qwen3moe-tiny", "forward.json")
+	target := gf.Results[0]
+	decode := target.GreedyIDs[:4]
+	var last [][]float32
+	for _, k := range []uint32{1, 2, 8} {
+		f := edited(t, "qwen3moe-tiny-q6k", set("qwen3moe.expert_used_count", gguf.Uint32(k)))
+		be := cpu.New(cpu.Options{Threads: 2})
+		m, err := Load(f, be, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone := soloLogits(t, m, tensor.F32, target.IDs, decode, 5)
+		packed := packedRun(t, m, tensor.F32, target.IDs, decode, gf.Results, 7)
+		for j := range alone {
+			if !bitsEqual(alone[j], packed[j]) {
+				t.Fatalf("%d experts used: step %d differs packed with 7 companions", k, j)
+			}
+		}
+		for _, prev := range last {
+			if bitsEqual(prev, alone[0]) {
+				t.Errorf("%d experts used: the same logits as with fewer", k)
+			}
+		}
+		last = append(last, alone[0])
+		be.Close()
+	}
+}
