@@ -329,3 +329,35 @@ func TestExpertsUsedEdges(t *testing.T) {
 		be.Close()
 	}
 }
+
+// TestMoESplitAcrossBackends: qwen3moe-tiny split after its first layer
+// over two CPU backends (each stage with its own expert buffers, the
+// host routing shared) gives the unsplit logits bit for bit.
+func TestMoESplitAcrossBackends(t *testing.T) {
+	var gf goldenFile
+	readJSON(t, &gf, "qwen3moe-tiny", "forward.json")
+	r := gf.Results[1]
+	whole := loadFixture(t, "qwen3moe-tiny", false, Options{})
+	want := soloLogits(t, whole.m, tensor.F16, r.IDs, r.GreedyIDs[:4], 7)
+	f, err := gguf.Open(testdata.Path("models", "qwen3moe-tiny-q6k.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	main, other := cpu.New(cpu.Options{Threads: 1}), cpu.New(cpu.Options{Threads: 2})
+	defer main.Close()
+	defer other.Close()
+	m, err := Load(f, main, Options{Offload: other, OffloadLayers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, layers := m.Backends(); len(layers) != 2 {
+		t.Fatalf("stages %v", layers)
+	}
+	got := soloLogits(t, m, tensor.F16, r.IDs, r.GreedyIDs[:4], 7)
+	for j := range want {
+		if !bitsEqual(want[j], got[j]) {
+			t.Fatalf("step %d differs from the unsplit model", j)
+		}
+	}
+}
