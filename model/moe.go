@@ -34,11 +34,16 @@ import (
 // in rank order (ggml_mul, then ggml_add of the views; llama.cpp's top_k
 // swaps ranks 0 and 1, which changes nothing as their sum commutes).
 //
-// Ties. llama.cpp takes the top k with std::partial_sort, which leaves the
-// order of equal probabilities unspecified; gollm ranks equal
-// probabilities by the lower expert id, so the choice is deterministic
-// (on real routers exact ties do not occur: the logits are products of
-// distinct float32 rows).
+// Ties. llama.cpp takes the top k with std::partial_sort (ggml's top_k
+// on the CPU), which the C++ standard leaves unspecified for equal
+// values. libstdc++'s version heaps the first k ids and lets a later id
+// in only when it is strictly greater than the heap's least, so at the
+// boundary the lower id stays; gollm ranks equal probabilities by the
+// lower id everywhere, which picks the same set, deterministically. (The
+// order inside the set only changes the order of the final sum, where
+// llama.cpp's swap of ranks 0 and 1 and any tie order give the same
+// float32 results for k = 2. On real routers exact ties do not occur:
+// the logits are products of distinct float32 rows.)
 //
 // Grouping. The routing runs on the host (the router logits, E floats a
 // token, are read back), then the (token, rank) pairs are grouped by
