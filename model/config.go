@@ -150,8 +150,8 @@ var (
 // type is an error naming the key, the type found and the type wanted,
 // and every value must lie in its range (see the limits above), with
 // errors naming the key and the value. Required keys are block_count,
-// context_length, embedding_length, feed_forward_length,
-// attention.head_count and attention.head_count_kv; the others have
+// context_length, embedding_length, feed_forward_length (but for a
+// mixture of experts), attention.head_count and attention.head_count_kv; the others have
 // defaults (key_length: embedding_length / head_count; rope.freq_base:
 // 10000; layer_norm_rms_epsilon: 1e-6; no rope scaling). Optional keys
 // that only confirm what the rest implies are checked against it:
@@ -194,6 +194,17 @@ func ReadConfig(f *gguf.File) (Config, error) {
 		{&c.KVHeads, "attention.head_count_kv", 1, maxHeads},
 	}
 	for _, it := range required {
+		if it.name == "feed_forward_length" && c.fam.ffn == ffnMoE {
+			// A mixture of experts has no dense FFN: llama.cpp reads
+			// the key (for the expert width's fallback) but does not
+			// need it, so it is optional there (0 when absent).
+			v, _, err := r.int(it.name, it.lo, it.hi)
+			if err != nil {
+				return c, err
+			}
+			c.FF = int(v)
+			continue
+		}
 		if *it.dst, err = r.requiredInt(it.name, it.lo, it.hi); err != nil {
 			return c, err
 		}
@@ -263,7 +274,9 @@ func ReadConfig(f *gguf.File) (Config, error) {
 //     (llama.cpp asserts both);
 //   - expert_feed_forward_length: an expert's width, 1 to maxWidth. When
 //     absent llama.cpp takes feed_forward_length / expert_used_count
-//     (rounded down), and so does gollm; a quotient of 0 is an error.
+//     (rounded down), and so does gollm; a quotient of 0 is an error, and
+//     so is a file with neither key. (feed_forward_length itself is
+//     optional for a mixture of experts, which has no dense FFN.)
 //
 // Qwen3-30B-A3B: 128 experts, 8 used, width 768 (its feed_forward_length,
 // 6144, is the dense width the experts replace: 8 · 768).
@@ -284,6 +297,9 @@ func (r metaReader) readExperts(c *Config) error {
 		return err
 	}
 	if !present {
+		if c.FF == 0 {
+			return configErr("%s and %s are both missing", r.key("expert_feed_forward_length"), r.key("feed_forward_length"))
+		}
 		if n = int64(c.FF / c.ExpertsUsed); n < 1 {
 			return configErr("%s is missing and %s / %s = %d / %d rounds to 0",
 				r.key("expert_feed_forward_length"), r.key("feed_forward_length"), r.key("expert_used_count"), c.FF, c.ExpertsUsed)
