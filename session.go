@@ -330,22 +330,8 @@ func (cs *ChatSession) render(turns []chat.Message) ([]int32, string, error) {
 		}
 		return cs.tokenize(text, [][2]int{{0, len(text)}}), text, nil
 	}
-	tmpl, err := m.Template()
-	if err != nil {
-		return nil, "", err
-	}
 	ro := chat.RenderOptions{AddGenerationPrompt: true, Extra: cs.opts.TemplateOptions}
-	if cs.opts.ParseSpecial {
-		rendered, err := tmpl.Render(cs.messages(turns), ro)
-		if err != nil {
-			return nil, "", err
-		}
-		return cs.tokenize(rendered, nil), rendered, nil
-	}
-	// The template's own markup is special; special-token text that came
-	// from the messages (the literal ranges) stays text, so that nobody
-	// can forge a turn boundary by typing <|im_end|>.
-	rendered, literal, err := tmpl.RenderLiteral(cs.messages(turns), ro, m.tok.SpecialTexts())
+	rendered, literal, err := m.renderChat(cs.messages(turns), ro, cs.opts.ParseSpecial)
 	if err != nil {
 		return nil, "", err
 	}
@@ -372,36 +358,7 @@ func (cs *ChatSession) tokenize(text string, literal [][2]int) []int32 {
 			return append(held, m.tok.TokenizeLiteral(text[len(prefix):], false, shifted)...)
 		}
 	}
-	// A template that writes the BOS token itself (Llama 3's starts with
-	// {{ bos_token }}) must not get a second one from a vocabulary that
-	// adds BOS: llama.cpp drops the template's leading BOS text when it
-	// will add BOS itself (common/chat.cpp), and so does this.
-	if bos := m.tok.BOS(); m.tok.AddBOS() && bos >= 0 {
-		if tok := m.tok.TokenText(bos); startsWithToken(text, tok, literal) {
-			text = text[len(tok):]
-			shifted := make([][2]int, len(literal))
-			for i, r := range literal {
-				shifted[i] = [2]int{r[0] - len(tok), r[1] - len(tok)}
-			}
-			literal = shifted
-		}
-	}
-	return m.tok.TokenizeLiteral(text, true, literal)
-}
-
-// startsWithToken reports whether text starts with the special token
-// text tok written by the template (not inside a literal range, where the
-// caller's text stays text).
-func startsWithToken(text, tok string, literal [][2]int) bool {
-	if tok == "" || !strings.HasPrefix(text, tok) {
-		return false
-	}
-	for _, r := range literal {
-		if r[0] < len(tok) && r[1] > 0 {
-			return false
-		}
-	}
-	return true
+	return m.tokenizePrompt(text, literal)
 }
 
 // Reset forgets the conversation (the system prompt stays).
