@@ -87,6 +87,12 @@ func place(f *gguf.File, o ModelOptions) (*placement, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if cfg.Experts > 0 {
+		// The CUDA backend has no mixture-of-experts kernels yet, and
+		// would refuse the first step (backend/cuda: Scatter).
+		gpu.Close()
+		return fail(fmt.Errorf("the mixture-of-experts FFN of %s runs on the CPU only so far", cfg.Arch))
+	}
 	p.backends = append(p.backends, gpu)
 	n, err := gpuLayers(f, cfg, gpu, o.GPULayers)
 	if err != nil {

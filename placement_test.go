@@ -103,6 +103,26 @@ func TestPlacement(t *testing.T) {
 	}
 }
 
+// TestPlacementMoE: a mixture of experts stays on the CPU. Asked for
+// CUDA, loading fails with an error naming the reason; on auto it runs on
+// the CPU with a note, and gives the CPU's answer.
+func TestPlacementMoE(t *testing.T) {
+	path := testdata.Path("models", "qwen3moe-tiny-q6k.gguf")
+	withFakeGPU(t, 1<<30, nil)
+	if _, err := LoadModel(path, ModelOptions{GPU: GPUCUDA}); err == nil || !strings.Contains(err.Error(), "mixture-of-experts FFN of qwen3moe runs on the CPU only") {
+		t.Fatalf("GPU cuda: err = %v", err)
+	}
+	var notes []string
+	m, err := LoadModel(path, ModelOptions{GPU: GPUAuto, Logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.GPULayers() != 0 || !strings.Contains(strings.Join(notes, "\n"), "runs on the CPU only so far") {
+		t.Errorf("%d layers on the GPU, notes %q", m.GPULayers(), notes)
+	}
+}
+
 // TestVocabRows: placement counts the logits of a step (ReadConfig does
 // not know the vocabulary size; the embedding table does).
 func TestVocabRows(t *testing.T) {

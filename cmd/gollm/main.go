@@ -1,4 +1,4 @@
-// Command gollm runs Llama 3.x, Mistral, Qwen2.5 and Qwen3 GGUF models on
+// Command gollm runs Llama 3.x, Mistral, Qwen2.5, Qwen3 and Qwen3-MoE GGUF models on
 // the CPU, and shows what happens inside: `gollm run` answers several chats in one batch,
 // `gollm info` lists a file, `gollm logits` prints next-token scores, and
 // `gollm bench` measures speed; `gollm pull` downloads a model from Hugging
