@@ -1,0 +1,129 @@
+// Package grammar constrains text to a context-free grammar, one byte at a
+// time, for grammar-constrained sampling.
+//
+// # The format
+//
+// Grammars are written in GBNF, llama.cpp's grammar format, so existing
+// grammars work unchanged:
+//
+//	# comments run to the end of the line
+//	root   ::= "Answer: " (yes | no) "\n"   # the language is the rule root
+//	yes    ::= "yes" | "y"
+//	no     ::= [nN] "o"?
+//
+// A rule is `name ::= alternatives`; names use letters, digits, - and _.
+// An alternative is a sequence of items, and an item is a literal "…", a
+// character class […] or [^…] (ranges a-z; ^ negates), . (any character),
+// a rule name, or a group ( … ), followed by any number of the operators
+// * + ? {m} {m,} {m,n} {,n}. A repeated literal repeats as a whole
+// ("ab"* is ab, abab, …). Literals and classes take the escapes \n \t \r
+// \\ \" \' \[ \] \- \^ \/, \xHH, \uHHHH and \UHHHHHHHH; \xHH is the code
+// point U+00HH, not a raw byte, as in llama.cpp. A rule ends at the end of
+// its line, except inside a group, after | or ::=, or where the next line
+// starts with | (llama.cpp refuses that last form). An empty alternative
+// is written as nothing: ( "a" | ), or as "".
+//
+// Terminals are Unicode code points: every class is a set of code points,
+// and the matcher accepts only valid UTF-8 (no overlong forms, no
+// surrogates), whatever the grammar.
+//
+// Every grammar is refused with a *SyntaxError naming the line and column
+// (in characters) when it is malformed, names an undefined rule, defines a
+// rule twice, has no rule root, is left-recursive, or exceeds Limits: the
+// source size, the number of rules, the nesting of groups, repetition
+// bounds (1000 by default) and the size once repetitions are written out.
+//
+// # How matching works
+//
+// A grammar compiles to a flat array of elements. Each alternative of each
+// rule is a run of elements closed by an End; an element reads one
+// character from a class, or calls a rule. A position is an index into the
+// array. Repetitions become plain rules: x* is S ::= x S | (empty), x{2,3}
+// is x x O with O ::= x | (empty).
+//
+// The matcher is a pushdown automaton in the manner of llama.cpp's grammar
+// stacks. Its state is a set of stacks. The top frame of each stack is at
+// a class element, the next character it wants; each frame below is the
+// position to go on from once the rule above it ends. Reading a character
+// c keeps the stacks whose top class contains c, moves each one past that
+// element, and expands the result:
+//
+//   - at a class element, the stack is done: it waits for the next
+//     character;
+//   - at a rule call, the stack forks, one per alternative of the rule,
+//     each with the return position (the element after the call) pushed
+//     below the alternative's first element;
+//   - at an End, the frame is popped and expansion goes on at the return
+//     position below. An End with nothing below means the whole input may
+//     end here.
+//
+// A worked example. Take the grammar
+//
+//	root ::= "[" items? "]"
+//	items ::= num ("," num)*
+//	num ::= [0-9]+
+//
+// compiled to these elements (position, then element; | separates a
+// rule's alternatives):
+//
+//	root:  0 '['    1 call O      2 ']'        3 End
+//	O:     4 call items  5 End  | 6 End                  items?
+//	items: 7 call num    8 call S  9 End
+//	S:    10 call G  11 call S  12 End  | 13 End         ("," num)*
+//	G:    14 ','     15 call num 16 End
+//	num:  17 [0-9]   18 call N  19 End                   [0-9]+
+//	N:    20 [0-9]   21 call N  22 End  | 23 End
+//
+// Write a stack bottom to top as [2 8 17]. The start state is the
+// expansion of root: one stack, [0], wanting '['.
+//
+// Reading '[' moves that stack to position 1, a call of O that is not
+// last in its alternative, so the return position 2 is pushed. O's first
+// alternative calls items (a tail call: position 5 is an End), which
+// calls num (pushing the return position 8), which wants a digit at 17:
+// the stack [2 8 17]. O's second alternative is an End at once: it pops
+// back to 2, which wants ']': the stack [2]. After "[" the state is
+//
+//	[2 8 17] (a digit)    [2] (']')
+//
+// Reading '7' drops [2] and moves [2 8 17] to 18, a tail call of N. N's
+// first alternative wants another digit: [2 8 20]. Its second ends, and
+// so does num (19), popping to 8: a tail call of S, whose first
+// alternative calls G (pushing 11) and wants ',' at 14: [2 11 14]; S's
+// second alternative ends, items ends, O ends: [2]. After "[7" the state
+// is
+//
+//	[2 8 20] (a digit)    [2 11 14] (',')    [2] (']')
+//
+// Reading ']' keeps [2] alone, moves it to 3, an End with nothing below:
+// the state has no stacks left and may end. "[7]" is a sentence.
+//
+// Two refinements keep this cheap. A call that is the last element of its
+// alternative is a tail call: it pushes no return frame, because the
+// frame would only be popped at once. So right recursion and repetitions,
+// which the compiler writes as tail calls, run in constant stack depth
+// (a list of a million items is two frames deep). And stacks are
+// immutable linked lists sharing their lower frames, hashed as they are
+// built, so that a state is a slice of pointers to tops: Clone copies a
+// header in O(1), and duplicate stacks (two parses that reach the same
+// configuration) are merged by hash and a walk that stops at the first
+// shared frame.
+//
+// An ambiguous grammar can keep many stacks alive; Limits.MaxStacks
+// bounds them (a *LimitError, not a blow-up), and Limits.MaxDepth bounds
+// the depth of one stack. Left recursion (a rule reaching itself before
+// reading a character, directly, through other rules, or through rules
+// that may match the empty string) would make expansion loop forever, so
+// the compiler refuses it, naming the chain of rules: a -> b -> a.
+//
+// # Bytes
+//
+// Byte-level BPE tokens may split a UTF-8 sequence, so the matcher reads
+// bytes. A byte that starts or continues a multi-byte sequence is held in
+// the state until the character is complete; it is accepted only if the
+// range of code points that the bytes so far can still become overlaps
+// the class of some stack top. Thus every accepted byte keeps the input a
+// prefix of some sentence (provided every rule can finish: a rule that
+// only ever calls itself again is not detected), and CanEnd is false
+// while a character is half read.
+package grammar
