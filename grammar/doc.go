@@ -64,36 +64,38 @@
 //	num ::= [0-9]+
 //
 // compiled to these elements (position, then element; | separates a
-// rule's alternatives):
+// rule's alternatives; rules are laid out in the order they are first
+// mentioned, the rules that stand for items?, ("," num)* and [0-9]+ as
+// they are made):
 //
-//	root:  0 '['    1 call O      2 ']'        3 End
-//	O:     4 call items  5 End  | 6 End                  items?
-//	items: 7 call num    8 call S  9 End
-//	S:    10 call G  11 call S  12 End  | 13 End         ("," num)*
-//	G:    14 ','     15 call num 16 End
-//	num:  17 [0-9]   18 call N  19 End                   [0-9]+
-//	N:    20 [0-9]   21 call N  22 End  | 23 End
+//	root:  0 '['        1 call O    2 ']'   3 End
+//	items: 4 call num   5 call S    6 End
+//	O:     7 call items 8 End     | 9 End                 items?
+//	num:  10 [0-9]     11 call N   12 End                 [0-9]+
+//	G:    13 ','       14 call num 15 End                 "," num
+//	S:    16 call G    17 call S   18 End | 19 End        ("," num)*
+//	N:    20 [0-9]     21 call N   22 End | 23 End        [0-9]*
 //
-// Write a stack bottom to top as [2 8 17]. The start state is the
+// Write a stack bottom to top as [2 5 10]. The start state is the
 // expansion of root: one stack, [0], wanting '['.
 //
 // Reading '[' moves that stack to position 1, a call of O that is not
 // last in its alternative, so the return position 2 is pushed. O's first
-// alternative calls items (a tail call: position 5 is an End), which
-// calls num (pushing the return position 8), which wants a digit at 17:
-// the stack [2 8 17]. O's second alternative is an End at once: it pops
+// alternative calls items (a tail call: position 8 is an End), which
+// calls num (pushing the return position 5), which wants a digit at 10:
+// the stack [2 5 10]. O's second alternative is an End at once: it pops
 // back to 2, which wants ']': the stack [2]. After "[" the state is
 //
-//	[2 8 17] (a digit)    [2] (']')
+//	[2 5 10] (a digit)    [2] (']')
 //
-// Reading '7' drops [2] and moves [2 8 17] to 18, a tail call of N. N's
-// first alternative wants another digit: [2 8 20]. Its second ends, and
-// so does num (19), popping to 8: a tail call of S, whose first
-// alternative calls G (pushing 11) and wants ',' at 14: [2 11 14]; S's
-// second alternative ends, items ends, O ends: [2]. After "[7" the state
-// is
+// Reading '7' drops [2] and moves [2 5 10] to 11, a tail call of N. N's
+// first alternative wants another digit: [2 5 20]. Its second ends, and
+// so does num (12), popping to 5: a tail call of S, whose first
+// alternative calls G (pushing 17) and wants ',' at 13: [2 17 13]; S's
+// second alternative ends, so do items and O, popping to 2: [2]. After
+// "[7" the state is
 //
-//	[2 8 20] (a digit)    [2 11 14] (',')    [2] (']')
+//	[2 5 20] (a digit)    [2 17 13] (',')    [2] (']')
 //
 // Reading ']' keeps [2] alone, moves it to 3, an End with nothing below:
 // the state has no stacks left and may end. "[7]" is a sentence.

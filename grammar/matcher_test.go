@@ -3,6 +3,7 @@ package grammar
 import (
 	"errors"
 	"strings"
+	"slices"
 	"testing"
 	"unicode/utf8"
 )
@@ -230,4 +231,37 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWorkedExample replays the package documentation's example.
+func TestWorkedExample(t *testing.T) {
+	g := mustParse(t, "root ::= \"[\" items? \"]\"\nitems ::= num (\",\" num)*\nnum ::= [0-9]+")
+	m := g.NewMatcher()
+	for _, step := range []struct {
+		b      byte
+		stacks int
+		end    bool
+	}{{'[', 2, false}, {'7', 3, false}, {']', 0, true}} {
+		if err := m.AcceptByte(step.b); err != nil {
+			t.Fatalf("%c: %v", step.b, err)
+		}
+		if m.Stacks() != step.stacks || m.CanEnd() != step.end {
+			t.Fatalf("after %c: %d stacks, CanEnd %v; want %d, %v", step.b, m.Stacks(), m.CanEnd(), step.stacks, step.end)
+		}
+	}
+	var tops []int32
+	m = g.NewMatcher()
+	m.AcceptString("[7")
+	for _, s := range m.stacks {
+		var frames []int32
+		for n := s; n != nil; n = n.parent {
+			frames = append([]int32{n.pos}, frames...)
+		}
+		tops = append(tops, frames...)
+		tops = append(tops, -1)
+	}
+	want := []int32{2, 5, 20, -1, 2, 17, 13, -1, 2, -1}
+	if !slices.Equal(tops, want) {
+		t.Fatalf("stacks after \"[7\": %v, want %v", tops, want)
+	}
 }
