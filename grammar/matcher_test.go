@@ -2,8 +2,8 @@ package grammar
 
 import (
 	"errors"
-	"strings"
 	"slices"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
