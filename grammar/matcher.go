@@ -55,6 +55,7 @@ func (e *LimitError) Error() string {
 // stack is empty (the input may end). Stacks are deduplicated.
 type expander struct {
 	g      *Grammar
+	arena  *arena // where nodes and the result come from; nil: the heap
 	out    []*node
 	seen   map[uint64][]int // hash → indexes into out, when out is large
 	canEnd bool
@@ -71,7 +72,79 @@ func (x *expander) push(pos int32, parent *node) (*node, error) {
 	if int(d) > x.g.lim.MaxDepth {
 		return nil, &LimitError{What: "depth", Limit: x.g.lim.MaxDepth}
 	}
+	if x.arena != nil {
+		return x.arena.node(node{pos: pos, depth: d, hash: h, parent: parent}), nil
+	}
 	return &node{pos: pos, depth: d, hash: h, parent: parent}, nil
+}
+
+// finish returns the stacks built, copied into the arena if there is one.
+func (x *expander) finish() []*node {
+	if x.arena == nil {
+		return x.out
+	}
+	return x.arena.stacks(x.out)
+}
+
+// arena hands out nodes and stack slices for a computation whose states
+// are all dropped at its end (a token mask): it spares the garbage
+// collector the short-lived nodes. reset makes everything handed out
+// invalid and keeps the memory for the next computation.
+type arena struct {
+	nodes   [][]node
+	ni, n   int // current node chunk, nodes used in it
+	ptrs    [][]*node
+	pi, np  int
+	scratch []*node // the expander's working slice
+}
+
+const arenaChunk = 4096
+
+func (a *arena) node(n node) *node {
+	if a.n == arenaChunk || len(a.nodes) == 0 {
+		if len(a.nodes) > 0 {
+			a.ni++
+		}
+		if a.ni == len(a.nodes) {
+			a.nodes = append(a.nodes, make([]node, arenaChunk))
+		}
+		a.n = 0
+	}
+	p := &a.nodes[a.ni][a.n]
+	*p = n
+	a.n++
+	return p
+}
+
+func (a *arena) stacks(s []*node) []*node {
+	if len(s) > arenaChunk {
+		return append([]*node(nil), s...)
+	}
+	if a.np+len(s) > arenaChunk || len(a.ptrs) == 0 {
+		if len(a.ptrs) > 0 {
+			a.pi++
+		}
+		if a.pi == len(a.ptrs) {
+			a.ptrs = append(a.ptrs, make([]*node, arenaChunk))
+		}
+		a.np = 0
+	}
+	out := a.ptrs[a.pi][a.np : a.np+len(s) : a.np+len(s)]
+	copy(out, s)
+	a.np += len(s)
+	return out
+}
+
+// reset drops everything handed out. The used memory is cleared so that
+// no dropped node keeps another alive.
+func (a *arena) reset() {
+	for i := 0; i <= a.ni && i < len(a.nodes); i++ {
+		clear(a.nodes[i])
+	}
+	for i := 0; i <= a.pi && i < len(a.ptrs); i++ {
+		clear(a.ptrs[i])
+	}
+	a.ni, a.n, a.pi, a.np = 0, 0, 0, 0
 }
 
 // expand adds the stacks that continue from position pos with parent below.
@@ -143,14 +216,12 @@ func (x *expander) add(n *node) error {
 	return nil
 }
 
-// Matcher is the state of matching one input against a Grammar, advanced a
-// byte at a time. The zero value is not usable; make one with NewMatcher.
-// A Matcher is not safe for concurrent use, but Clone is cheap: the stacks
-// are immutable and shared.
-type Matcher struct {
-	g      *Grammar
-	stacks []*node // never modified in place: advancing makes a new slice
-	canEnd bool    // the code points read so far form a sentence
+// state is where a match stands. It is a value: copying it copies the
+// match, since the stacks it points to are never modified (advancing makes
+// a new slice).
+type state struct {
+	stacks []*node
+	canEnd bool // the code points read so far form a sentence
 
 	// A UTF-8 sequence not yet complete: its first np bytes, and its
 	// length.
@@ -158,9 +229,18 @@ type Matcher struct {
 	np, need uint8
 }
 
+// Matcher is the state of matching one input against a Grammar, advanced a
+// byte at a time. The zero value is not usable; make one with NewMatcher.
+// A Matcher is not safe for concurrent use, but Clone is cheap: the stacks
+// are immutable and shared.
+type Matcher struct {
+	g  *Grammar
+	st state
+}
+
 // NewMatcher returns a matcher at the start of the grammar's language.
 func (g *Grammar) NewMatcher() *Matcher {
-	return &Matcher{g: g, stacks: g.start, canEnd: g.startEnd}
+	return &Matcher{g: g, st: state{stacks: g.start, canEnd: g.startEnd}}
 }
 
 // Clone returns an independent copy of m, in O(1).
@@ -171,14 +251,14 @@ func (m *Matcher) Clone() *Matcher {
 
 // CanEnd reports whether the input so far is a complete sentence of the
 // grammar (and no UTF-8 sequence is left unfinished).
-func (m *Matcher) CanEnd() bool { return m.canEnd && m.np == 0 }
+func (m *Matcher) CanEnd() bool { return m.st.canEnd && m.st.np == 0 }
 
 // Done reports whether no byte can follow: the only way on is to end.
-func (m *Matcher) Done() bool { return len(m.stacks) == 0 }
+func (m *Matcher) Done() bool { return len(m.st.stacks) == 0 }
 
 // Stacks returns the number of parse stacks alive, a measure of the
 // grammar's ambiguity here.
-func (m *Matcher) Stacks() int { return len(m.stacks) }
+func (m *Matcher) Stacks() int { return len(m.st.stacks) }
 
 // utf8Range is the range of code points that a valid UTF-8 sequence
 // starting with prefix (1 to 3 bytes, of a sequence of need bytes) can
@@ -251,39 +331,42 @@ func utf8Len(b byte) int {
 // cannot go on with it (a byte that starts or continues a UTF-8 sequence
 // is accepted only if some character it may complete to is allowed), or a
 // *LimitError. On error m is unchanged.
-func (m *Matcher) AcceptByte(b byte) error {
-	if m.np == 0 {
+func (m *Matcher) AcceptByte(b byte) error { return m.g.advance(&m.st, b, nil) }
+
+// advance moves st on by one byte; on error st is unchanged. Nodes come
+// from a when it is not nil.
+func (g *Grammar) advance(st *state, b byte, a *arena) error {
+	if st.np == 0 {
 		n := utf8Len(b)
 		switch n {
 		case 0:
 			return ErrRejected
 		case 1:
-			return m.acceptRune(rune(b))
+			return g.acceptRune(st, rune(b), a)
 		}
 		lo, hi, _ := utf8Range([]byte{b}, n)
-		if !m.allows(lo, hi) {
+		if !g.allows(st, lo, hi) {
 			return ErrRejected
 		}
-		m.partial[0], m.np, m.need = b, 1, uint8(n)
+		st.partial[0], st.np, st.need = b, 1, uint8(n)
 		return nil
 	}
-	var buf [4]byte
-	copy(buf[:], m.partial[:m.np])
-	buf[m.np] = b
-	k := int(m.np) + 1
-	lo, hi, ok := utf8Range(buf[:k], int(m.need))
-	if !ok || !m.allows(lo, hi) {
+	buf := st.partial
+	buf[st.np] = b
+	k := int(st.np) + 1
+	lo, hi, ok := utf8Range(buf[:k], int(st.need))
+	if !ok || !g.allows(st, lo, hi) {
 		return ErrRejected
 	}
-	if k < int(m.need) {
-		m.partial, m.np = buf, uint8(k)
+	if k < int(st.need) {
+		st.partial, st.np = buf, uint8(k)
 		return nil
 	}
 	r, _ := utf8.DecodeRune(buf[:k])
-	if err := m.acceptRune(r); err != nil {
+	if err := g.acceptRune(st, r, a); err != nil {
 		return err
 	}
-	m.np, m.need = 0, 0
+	st.np, st.need = 0, 0
 	return nil
 }
 
@@ -309,9 +392,9 @@ func (m *Matcher) AcceptString(s string) (int, error) {
 }
 
 // allows reports whether some stack can read a code point in [lo, hi].
-func (m *Matcher) allows(lo, hi rune) bool {
-	for _, s := range m.stacks {
-		if m.g.classes[m.g.elems[s.pos].arg].overlaps(lo, hi) {
+func (g *Grammar) allows(st *state, lo, hi rune) bool {
+	for _, s := range st.stacks {
+		if g.classes[g.elems[s.pos].arg].overlaps(lo, hi) {
 			return true
 		}
 	}
@@ -319,11 +402,15 @@ func (m *Matcher) allows(lo, hi rune) bool {
 }
 
 // acceptRune advances every stack whose top allows r.
-func (m *Matcher) acceptRune(r rune) error {
-	x := expander{g: m.g}
+func (g *Grammar) acceptRune(st *state, r rune, a *arena) error {
+	x := expander{g: g, arena: a}
+	if a != nil {
+		x.out = a.scratch[:0]
+		defer func() { a.scratch = x.out[:0] }()
+	}
 	matched := false
-	for _, s := range m.stacks {
-		if !m.g.classes[m.g.elems[s.pos].arg].contains(r) {
+	for _, s := range st.stacks {
+		if !g.classes[g.elems[s.pos].arg].contains(r) {
 			continue
 		}
 		matched = true
@@ -334,27 +421,28 @@ func (m *Matcher) acceptRune(r rune) error {
 	if !matched {
 		return ErrRejected
 	}
-	m.stacks, m.canEnd = x.out, x.canEnd
+	st.stacks, st.canEnd = x.finish(), x.canEnd
 	return nil
 }
 
 // Allows reports whether AcceptByte(b) would succeed (barring a
 // *LimitError), without advancing m.
-func (m *Matcher) Allows(b byte) bool {
-	if m.np == 0 {
+func (m *Matcher) Allows(b byte) bool { return m.g.allowsByte(&m.st, b) }
+
+func (g *Grammar) allowsByte(st *state, b byte) bool {
+	if st.np == 0 {
 		n := utf8Len(b)
 		switch n {
 		case 0:
 			return false
 		case 1:
-			return m.allows(rune(b), rune(b))
+			return g.allows(st, rune(b), rune(b))
 		}
 		lo, hi, _ := utf8Range([]byte{b}, n)
-		return m.allows(lo, hi)
+		return g.allows(st, lo, hi)
 	}
-	var buf [4]byte
-	copy(buf[:], m.partial[:m.np])
-	buf[m.np] = b
-	lo, hi, ok := utf8Range(buf[:m.np+1], int(m.need))
-	return ok && m.allows(lo, hi)
+	buf := st.partial
+	buf[st.np] = b
+	lo, hi, ok := utf8Range(buf[:st.np+1], int(st.need))
+	return ok && g.allows(st, lo, hi)
 }

@@ -180,7 +180,7 @@ func TestTailCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, s := range m.stacks {
+	for _, s := range m.st.stacks {
 		if s.depth > 2 {
 			t.Fatalf("a stack %d deep after 100000 items", s.depth)
 		}
@@ -252,7 +252,7 @@ func TestWorkedExample(t *testing.T) {
 	var tops []int32
 	m = g.NewMatcher()
 	m.AcceptString("[7")
-	for _, s := range m.stacks {
+	for _, s := range m.st.stacks {
 		var frames []int32
 		for n := s; n != nil; n = n.parent {
 			frames = append([]int32{n.pos}, frames...)
