@@ -1,0 +1,383 @@
+package grammar
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+)
+
+// Token masks.
+//
+// A sampler constrained by a grammar must know, before it samples, which
+// tokens of the vocabulary can follow: those whose bytes the matcher
+// accepts one after another. Trying each of 151k tokens separately would
+// walk the same first bytes over and over: thousands of tokens start with
+// " the" or "\"". So the tokens are put in a trie, once per vocabulary,
+// and the trie is walked depth first with the matcher's state: each edge
+// is one byte; a byte the state refuses cuts off the whole subtree below
+// it, and every shared prefix is advanced once.
+//
+// The trie is stored flat, in preorder, the layout XGrammar uses: node i's
+// subtree is nodes i … skip[i]-1, so its first child is i+1 and the next
+// sibling of child j is skip[j]. Walking needs no pointers and skipping a
+// refused subtree is one jump.
+//
+// The states made during a walk live only as long as it, so their nodes
+// come from an arena that is reused from one mask to the next.
+
+// TokenTrie is a vocabulary's token byte strings arranged for FillMask. It
+// is immutable and safe for concurrent use.
+type TokenTrie struct {
+	vocab int
+	edge  []byte  // node → the byte on the edge into it (node 0, the root, has none)
+	skip  []int32 // node → the end of its subtree
+	// node → the tokens whose bytes end there: tokens[tokStart[i]:tokStart[i+1]]
+	tokStart []int32
+	tokens   []int32
+}
+
+// NewTokenTrie builds the trie of pieces, where pieces[id] is token id's
+// bytes (byte-level BPE pieces decoded to bytes). A token with no bytes
+// (nil or empty: special tokens, end of generation) is never in a mask;
+// the caller decides about those, with CanEnd.
+func NewTokenTrie(pieces [][]byte) *TokenTrie {
+	ids := make([]int32, 0, len(pieces))
+	for id, p := range pieces {
+		if len(p) > 0 {
+			ids = append(ids, int32(id))
+		}
+	}
+	slices.SortFunc(ids, func(a, b int32) int {
+		if c := bytes.Compare(pieces[a], pieces[b]); c != 0 {
+			return c
+		}
+		return int(a - b)
+	})
+	t := &TokenTrie{vocab: len(pieces), edge: []byte{0}, skip: []int32{0}}
+	owner := []int32{} // for each entry of t.tokens, its node
+	path := []int32{0} // nodes from the root to the last piece's end
+	var prev []byte
+	for _, id := range ids {
+		p := pieces[id]
+		common := 0
+		for common < len(prev) && common < len(p) && prev[common] == p[common] {
+			common++
+		}
+		for len(path) > common+1 { // close the subtrees we leave
+			n := path[len(path)-1]
+			t.skip[n] = int32(len(t.edge))
+			path = path[:len(path)-1]
+		}
+		for _, b := range p[common:] {
+			path = append(path, int32(len(t.edge)))
+			t.edge = append(t.edge, b)
+			t.skip = append(t.skip, 0)
+		}
+		t.tokens = append(t.tokens, id)
+		owner = append(owner, path[len(path)-1])
+		prev = p
+	}
+	for _, n := range path {
+		t.skip[n] = int32(len(t.edge))
+	}
+	// Tokens were added in preorder of their nodes, so owner is sorted.
+	t.tokStart = make([]int32, len(t.edge)+1)
+	for _, n := range owner {
+		t.tokStart[n+1]++
+	}
+	for i := 1; i < len(t.tokStart); i++ {
+		t.tokStart[i] += t.tokStart[i-1]
+	}
+	return t
+}
+
+// Vocab is the number of token ids the trie covers.
+func (t *TokenTrie) Vocab() int { return t.vocab }
+
+// Nodes is the number of trie nodes, the root included.
+func (t *TokenTrie) Nodes() int { return len(t.edge) }
+
+// MaskWords is the length of a mask for t: one bit per token id.
+func (t *TokenTrie) MaskWords() int { return (t.vocab + 63) / 64 }
+
+// Masker computes token masks for one matcher at a time. It is not safe
+// for concurrent use (have one per goroutine or per sequence).
+//
+// Two caches make it fast. Within one mask, the states met are interned
+// and their transitions memoized, byte by byte: inside a JSON string
+// nearly every character leads back to the same state, so the walk over
+// the trie's 333k nodes becomes table lookups. Across masks, the masks of
+// the last few states are kept: a sequence that stays inside a string, or
+// comes back to the same place of a schema, gets its mask copied.
+type Masker struct {
+	trie  *TokenTrie
+	arena arena
+	err   error
+
+	// The states of the current walk: states[i] and its transitions
+	// trans[i][b] (unknown, refused, or another state's index).
+	states []state
+	trans  [][256]int32
+	index  map[uint64][]int32 // stateKey → candidates in states
+	// the state after a character, by the stacks that accept it; the
+	// last subset seen in each state first (0: none)
+	subsets    map[subsetKey]int32
+	lastSubset []uint64
+	lastNext   []int32
+
+	cache      []cachedMask // most recently used first
+	lastStates int
+	maxCache   int
+}
+
+type cachedMask struct {
+	st   state // its stacks live on the heap (a Matcher's), never in the arena
+	key  uint64
+	mask []uint64
+}
+
+const (
+	transUnknown = -1
+	transRefused = -2
+	transPartial = -3 // a lead byte some character may follow
+)
+
+type subsetKey struct {
+	state  int32
+	stacks uint64
+}
+
+// NewMasker returns a Masker for the vocabulary t that keeps the masks of
+// the 16 most recent states.
+func NewMasker(t *TokenTrie) *Masker {
+	return &Masker{trie: t, index: map[uint64][]int32{}, subsets: map[subsetKey]int32{}, maxCache: 16}
+}
+
+// SetCacheSize sets how many states' masks are kept between calls (0: none).
+func (k *Masker) SetCacheSize(n int) {
+	k.maxCache = max(n, 0)
+	if len(k.cache) > k.maxCache {
+		k.cache = k.cache[:k.maxCache]
+	}
+}
+
+// stateKey hashes a state; stacks in any order give the same key.
+func stateKey(st *state) uint64 {
+	var h uint64
+	for _, s := range st.stacks {
+		x := s.hash
+		x ^= x >> 31
+		x *= 0xBF58476D1CE4E5B9
+		h += x ^ x>>29
+	}
+	if st.canEnd {
+		h ^= 0x5851F42D4C957F2D
+	}
+	h ^= uint64(st.np)<<56 | uint64(st.partial[0])<<48 | uint64(st.partial[1])<<40 | uint64(st.partial[2])<<32
+	return h
+}
+
+// sameState reports whether a and b are the same set of stacks at the same
+// point of a UTF-8 sequence.
+func sameState(a, b *state) bool {
+	if len(a.stacks) != len(b.stacks) || a.canEnd != b.canEnd || a.np != b.np || a.need != b.need || a.partial != b.partial {
+		return false
+	}
+outer:
+	for _, x := range a.stacks {
+		for _, y := range b.stacks {
+			if x.hash == y.hash && sameStack(x, y) {
+				continue outer
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// intern returns the index of st among the walk's states.
+func (k *Masker) intern(st state) int32 {
+	key := stateKey(&st)
+	if len(st.stacks) <= 64 {
+		for _, i := range k.index[key] {
+			if sameState(&k.states[i], &st) {
+				return i
+			}
+		}
+	}
+	i := int32(len(k.states))
+	k.states = append(k.states, st)
+	var row [256]int32
+	for b := range row {
+		row[b] = transUnknown
+	}
+	k.trans = append(k.trans, row)
+	k.lastSubset = append(k.lastSubset, 0)
+	k.lastNext = append(k.lastNext, 0)
+	k.index[key] = append(k.index[key], i)
+	return i
+}
+
+// FillMask sets bit id of mask (bit id%64 of word id/64) exactly when the
+// matcher accepts all of token id's bytes, and clears the others. mask
+// must have t.MaskWords() words. End-of-generation tokens are the
+// caller's: allow them when m.CanEnd(). An error is a *LimitError met on
+// the way (the grammar too ambiguous for some token); the mask then holds
+// the tokens found before it.
+func (k *Masker) FillMask(m *Matcher, mask []uint64) error {
+	t := k.trie
+	if len(mask) != t.MaskWords() {
+		return fmt.Errorf("grammar: mask has %d words, the vocabulary of %d tokens needs %d", len(mask), t.vocab, t.MaskWords())
+	}
+	key := stateKey(&m.st)
+	for i, c := range k.cache {
+		if c.key == key && sameState(&c.st, &m.st) {
+			copy(mask, c.mask)
+			copy(k.cache[1:i+1], k.cache[:i]) // move to the front
+			k.cache[0] = c
+			return nil
+		}
+	}
+	clear(mask)
+	k.err = nil
+	base := m.st
+	base.np, base.need, base.partial = 0, 0, [4]byte{}
+	si := k.intern(base)
+	if m.st.np == 0 {
+		k.visit(m.g, 0, si, mask)
+	} else {
+		k.visitPartial(m.g, 0, si, m.st.partial, int(m.st.np), int(m.st.need), mask)
+	}
+	k.lastStates = len(k.states)
+	k.states = k.states[:0]
+	k.trans = k.trans[:0]
+	k.lastSubset, k.lastNext = k.lastSubset[:0], k.lastNext[:0]
+	clear(k.index)
+	clear(k.subsets)
+	k.arena.reset()
+	if k.err != nil {
+		return k.err
+	}
+	if k.maxCache == 0 {
+		return nil
+	}
+	var c cachedMask
+	if len(k.cache) < k.maxCache {
+		c.mask = make([]uint64, len(mask))
+		k.cache = append(k.cache, c)
+	} else {
+		c = k.cache[len(k.cache)-1]
+	}
+	copy(k.cache[1:], k.cache[:len(k.cache)-1])
+	c.st, c.key = m.st, key
+	copy(c.mask, mask)
+	k.cache[0] = c
+	return nil
+}
+
+// visit marks the tokens below node, which the walk's state si (between
+// characters) has reached.
+func (k *Masker) visit(g *Grammar, node int32, si int32, mask []uint64) {
+	t := k.trie
+	for _, id := range t.tokens[t.tokStart[node]:t.tokStart[node+1]] {
+		mask[id>>6] |= 1 << (id & 63)
+	}
+	end := t.skip[node]
+	for c := node + 1; c < end; c = t.skip[c] {
+		b := t.edge[c]
+		next := k.trans[si][b]
+		if next == transUnknown {
+			next = k.step(g, si, b)
+			k.trans[si][b] = next
+		}
+		switch {
+		case next >= 0:
+			k.visit(g, c, next, mask)
+		case next == transPartial:
+			k.visitPartial(g, c, si, [4]byte{b}, 1, utf8Len(b), mask)
+		}
+	}
+}
+
+// step is the transition of state si on byte b, between characters.
+func (k *Masker) step(g *Grammar, si int32, b byte) int32 {
+	n := utf8Len(b)
+	switch n {
+	case 0:
+		return transRefused
+	case 1:
+		return k.runeStep(g, si, rune(b))
+	}
+	lo, hi, _ := utf8Range([]byte{b}, n)
+	if !g.allows(&k.states[si], lo, hi) {
+		return transRefused
+	}
+	return transPartial
+}
+
+// visitPartial marks the tokens below node, reached from state si by the
+// first k bytes (buf) of a UTF-8 sequence of need bytes. Such places are
+// not interned: a token may stop in the middle of a character, but the
+// character's completion goes by runeStep.
+func (k *Masker) visitPartial(g *Grammar, node int32, si int32, buf [4]byte, n, need int, mask []uint64) {
+	t := k.trie
+	for _, id := range t.tokens[t.tokStart[node]:t.tokStart[node+1]] {
+		mask[id>>6] |= 1 << (id & 63)
+	}
+	end := t.skip[node]
+	for c := node + 1; c < end; c = t.skip[c] {
+		buf[n] = t.edge[c]
+		lo, hi, ok := utf8Range(buf[:n+1], need)
+		if !ok || !g.allows(&k.states[si], lo, hi) {
+			continue
+		}
+		if n+1 < need {
+			k.visitPartial(g, c, si, buf, n+1, need, mask)
+			continue
+		}
+		r, _ := utf8.DecodeRune(buf[:need])
+		if next := k.runeStep(g, si, r); next >= 0 {
+			k.visit(g, c, next, mask)
+		}
+	}
+}
+
+// runeStep is the transition of state si on the character r. The state
+// that follows depends only on which stacks' tops accept r, so it is
+// memoized by that subset: inside a string, every ordinary character
+// shares one entry.
+func (k *Masker) runeStep(g *Grammar, si int32, r rune) int32 {
+	st := &k.states[si]
+	var subset uint64
+	if len(st.stacks) <= 64 {
+		for i, s := range st.stacks {
+			if g.classes[g.elems[s.pos].arg].contains(r) {
+				subset |= 1 << i
+			}
+		}
+		if subset == 0 {
+			return transRefused
+		}
+		if k.lastSubset[si] == subset {
+			return k.lastNext[si]
+		}
+		if next, ok := k.subsets[subsetKey{si, subset}]; ok {
+			k.lastSubset[si], k.lastNext[si] = subset, next
+			return next
+		}
+	}
+	next := int32(transRefused)
+	nst := *st
+	if err := g.acceptRune(&nst, r, &k.arena); err == nil {
+		next = k.intern(nst)
+	} else if !errors.Is(err, ErrRejected) && k.err == nil {
+		k.err = err
+	}
+	if subset != 0 {
+		k.subsets[subsetKey{si, subset}] = next
+		k.lastSubset[si], k.lastNext[si] = subset, next
+	}
+	return next
+}

@@ -1,0 +1,230 @@
+package grammar
+
+import (
+	"math/bits"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/gollm/gollm/gguf"
+	"github.com/gollm/gollm/internal/testdata"
+	"github.com/gollm/gollm/tokenizer"
+)
+
+// bruteMask feeds every token to its own clone of m.
+func bruteMask(m *Matcher, pieces [][]byte) []uint64 {
+	mask := make([]uint64, (len(pieces)+63)/64)
+	for id, p := range pieces {
+		if len(p) == 0 {
+			continue
+		}
+		c := m.Clone()
+		if _, err := c.Accept(p); err == nil {
+			mask[id/64] |= 1 << (id % 64)
+		}
+	}
+	return mask
+}
+
+func popcount(mask []uint64) int {
+	n := 0
+	for _, w := range mask {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// checkMasks compares FillMask with bruteMask at every prefix of doc.
+func checkMasks(t *testing.T, g *Grammar, pieces [][]byte, doc string, every int) {
+	t.Helper()
+	trie := NewTokenTrie(pieces)
+	k := NewMasker(trie)
+	mask := make([]uint64, trie.MaskWords())
+	m := g.NewMatcher()
+	for i := 0; i <= len(doc); i++ {
+		if i%every == 0 {
+			if err := k.FillMask(m, mask); err != nil {
+				t.Fatal(err)
+			}
+			want := bruteMask(m, pieces)
+			for w := range want {
+				if want[w] != mask[w] {
+					t.Fatalf("after %q: mask word %d is %064b, want %064b", doc[:i], w, mask[w], want[w])
+				}
+			}
+		}
+		if i < len(doc) {
+			if err := m.AcceptByte(doc[i]); err != nil {
+				t.Fatalf("at %d: %v", i, err)
+			}
+		}
+	}
+}
+
+// TestFillMaskSynthetic uses every single byte and random pieces that cut
+// UTF-8 sequences anywhere, duplicates and the empty piece included.
+func TestFillMaskSynthetic(t *testing.T) {
+	var pieces [][]byte
+	for b := range 256 {
+		pieces = append(pieces, []byte{byte(b)})
+	}
+	pieces = append(pieces, nil, []byte{}) // never in a mask
+	alphabet := []byte(`{}[]":, 0123456789.-eE truefalsnl"\` + "\n日本😀é")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 3000 {
+		p := make([]byte, 1+rng.IntN(6))
+		for i := range p {
+			p[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		pieces = append(pieces, p)
+	}
+	pieces = append(pieces, pieces[300], pieces[301]) // duplicates
+	g := mustParse(t, jsonGBNF)
+	checkMasks(t, g, pieces, `{"name": "日本 😀", "list": [1, -2.5e3, true, null], "o": {}}`, 1)
+}
+
+var (
+	qwenOnce   sync.Once
+	qwenPieces [][]byte
+	qwenErr    error
+)
+
+// qwen3Pieces returns the bytes of every ordinary token of the real Qwen3
+// vocabulary (special tokens get none).
+func qwen3Pieces(tb testing.TB) [][]byte {
+	qwenOnce.Do(func() {
+		f, err := gguf.Open(testdata.Path("vocab", "qwen3.gguf"))
+		if err != nil {
+			qwenErr = err
+			return
+		}
+		defer f.Close()
+		tok, err := tokenizer.Load(f)
+		if err != nil {
+			qwenErr = err
+			return
+		}
+		qwenPieces = make([][]byte, tok.Vocab())
+		for id := range qwenPieces {
+			if !tok.IsSpecial(int32(id)) {
+				qwenPieces[id] = append([]byte(nil), tok.TokenPiece(int32(id))...)
+			}
+		}
+	})
+	if qwenErr != nil {
+		tb.Fatalf("the Qwen3 vocabulary: %v", qwenErr)
+	}
+	return qwenPieces
+}
+
+// TestFillMaskQwen3 compares the trie walk with token-by-token matching on
+// the real 151k vocabulary, at a few places of a schema's output.
+func TestFillMaskQwen3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("151k tokens matched one by one")
+	}
+	pieces := qwen3Pieces(t)
+	g, err := JSONSchema([]byte(nestedSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMasks(t, g, pieces, `{"id": 12, "status": "ac`, 6)
+}
+
+// maskPlaces are matcher states for the benchmark: the nested schema's
+// output cut at different places.
+var maskPlaces = []struct{ name, prefix string }{
+	{"start", ``},
+	{"key", `{"id": 12, `},
+	{"enum", `{"id": 12, "status": "`},
+	{"string", `{"id": 12, "status": "active", "profile": {"name": "Jo`},
+	{"number", `{"id": 12, "status": "active", "profile": {"name": "x"}, "scores": [1.`},
+}
+
+func BenchmarkFillMask(b *testing.B) {
+	pieces := qwen3Pieces(b)
+	trie := NewTokenTrie(pieces)
+	g, err := JSONSchema([]byte(nestedSchema))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, place := range maskPlaces {
+		b.Run(place.name, func(b *testing.B) {
+			m := g.NewMatcher()
+			if _, err := m.AcceptString(place.prefix); err != nil {
+				b.Fatal(err)
+			}
+			k := NewMasker(trie)
+			k.SetCacheSize(0) // every mask computed: the cost of a state met for the first time
+			mask := make([]uint64, trie.MaskWords())
+			for b.Loop() {
+				if err := k.FillMask(m, mask); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(popcount(mask)), "allowed")
+			b.ReportMetric(float64(k.lastStates), "states")
+		})
+	}
+}
+
+func BenchmarkTokenTrie(b *testing.B) {
+	pieces := qwen3Pieces(b)
+	for b.Loop() {
+		NewTokenTrie(pieces)
+	}
+	trie := NewTokenTrie(pieces)
+	b.ReportMetric(float64(trie.Nodes()), "nodes")
+}
+
+// BenchmarkFillMaskCached asks again for the mask of a state met before
+// (a sequence still inside the same string): the mask is copied.
+func BenchmarkFillMaskCached(b *testing.B) {
+	pieces := qwen3Pieces(b)
+	trie := NewTokenTrie(pieces)
+	g, err := JSONSchema([]byte(nestedSchema))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := g.NewMatcher()
+	if _, err := m.AcceptString(maskPlaces[3].prefix); err != nil {
+		b.Fatal(err)
+	}
+	k := NewMasker(trie)
+	mask := make([]uint64, trie.MaskWords())
+	for b.Loop() {
+		if err := k.FillMask(m.Clone(), mask); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestMaskCache checks that a cached mask is the one computed afresh, for
+// equal states reached by different inputs.
+func TestMaskCache(t *testing.T) {
+	g := mustParse(t, `root ::= "\"" [a-z]* "\""`)
+	var pieces [][]byte
+	for _, p := range []string{"a", "ab", "\"", "a\"", "Z", "é"} {
+		pieces = append(pieces, []byte(p))
+	}
+	trie := NewTokenTrie(pieces)
+	k := NewMasker(trie)
+	m1, m2 := g.NewMatcher(), g.NewMatcher()
+	m1.AcceptString(`"a`)
+	m2.AcceptString(`"bcd`)
+	mask1, mask2 := make([]uint64, 1), make([]uint64, 1)
+	if err := k.FillMask(m1, mask1); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.FillMask(m2, mask2); err != nil { // a hit: the same state
+		t.Fatal(err)
+	}
+	if mask1[0] != 0b1111 || mask2[0] != mask1[0] {
+		t.Fatalf("masks %b and %b, want 1111 for both", mask1[0], mask2[0])
+	}
+	m3 := g.NewMatcher()
+	m3.AcceptString(`"a"`)
+	if err := k.FillMask(m3, mask1); err != nil || mask1[0] != 0 {
+		t.Fatalf("after the closing quote: mask %b (%v), want none", mask1[0], err)
+	}
+}
