@@ -197,7 +197,13 @@ outer:
 	return true
 }
 
-// intern returns the index of st among the walk's states.
+// maxWalkStates bounds the distinct states one mask may meet (each costs a
+// 1 KiB transition row): a grammar that makes more is too costly to mask,
+// and FillMask says so with a *LimitError.
+const maxWalkStates = 1 << 14
+
+// intern returns the index of st among the walk's states, or transRefused
+// past maxWalkStates.
 func (k *Masker) intern(st state) int32 {
 	key := stateKey(&st)
 	if len(st.stacks) <= 64 {
@@ -206,6 +212,12 @@ func (k *Masker) intern(st state) int32 {
 				return i
 			}
 		}
+	}
+	if len(k.states) >= maxWalkStates {
+		if k.err == nil {
+			k.err = &LimitError{What: "mask states", Limit: maxWalkStates}
+		}
+		return transRefused
 	}
 	i := int32(len(k.states))
 	k.states = append(k.states, st)

@@ -3,6 +3,7 @@ package grammar
 import (
 	"math/bits"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -227,4 +228,37 @@ func TestMaskCache(t *testing.T) {
 	if err := k.FillMask(m3, mask1); err != nil || mask1[0] != 0 {
 		t.Fatalf("after the closing quote: mask %b (%v), want none", mask1[0], err)
 	}
+}
+
+// FuzzFillMask compares the trie walk with token-by-token matching for any
+// grammar, vocabulary (pieces separated by NUL) and place (after input).
+func FuzzFillMask(f *testing.F) {
+	f.Add(jsonGBNF, "{\x00\"\x00\"a\x00日\x00\xe6\x00\x97\xa5\x00 \x00}", `{"k": "`)
+	f.Add(`root ::= [a-c]* "x" | "é"+`, "a\x00ab\x00x\x00\xc3\x00\xa9\x00\xc3\xa9\xc3", "a")
+	f.Add(arithmeticGBNF, "1\x00+\x00 \x00(\x00)\x00x =\x00\n", "(1")
+	f.Fuzz(func(t *testing.T, src, vocab, input string) {
+		g, err := ParseWithLimits(src, Limits{MaxElements: 1 << 12, MaxStacks: 32, MaxDepth: 32})
+		if err != nil {
+			return
+		}
+		m := g.NewMatcher()
+		if _, err := m.AcceptString(input); err != nil {
+			return
+		}
+		var pieces [][]byte
+		for _, p := range strings.Split(vocab, "\x00") {
+			pieces = append(pieces, []byte(p))
+		}
+		trie := NewTokenTrie(pieces)
+		mask := make([]uint64, trie.MaskWords())
+		if err := NewMasker(trie).FillMask(m, mask); err != nil {
+			return // a limit met on the way
+		}
+		want := bruteMask(m, pieces)
+		for w := range want {
+			if want[w] != mask[w] {
+				t.Fatalf("mask word %d is %b, want %b", w, mask[w], want[w])
+			}
+		}
+	})
 }

@@ -35,7 +35,7 @@ var ErrRejected = errors.New("grammar: byte not allowed here")
 
 // LimitError says a matcher would exceed one of the grammar's Limits.
 type LimitError struct {
-	What  string // "stacks", "depth" or "work"
+	What  string // "stacks", "depth", "work" or "mask states"
 	Limit int
 }
 
@@ -45,6 +45,8 @@ func (e *LimitError) Error() string {
 		return fmt.Sprintf("grammar: more than %d parse stacks at once (the grammar is too ambiguous here)", e.Limit)
 	case "depth":
 		return fmt.Sprintf("grammar: parse stack deeper than %d rules", e.Limit)
+	case "mask states":
+		return fmt.Sprintf("grammar: more than %d distinct states while masking the vocabulary", e.Limit)
 	}
 	return fmt.Sprintf("grammar: more than %d expansion steps for one character", e.Limit)
 }
