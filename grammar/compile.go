@@ -181,15 +181,26 @@ func (p *parser) checkLeftRecursion() error {
 				for stack[i].rule != t {
 					i--
 				}
-				var chain []string
-				var star int32 = -1
+				var cycle []int32
 				for _, fr := range stack[i:] {
-					chain = append(chain, p.describe(fr.rule))
-					if p.rules[fr.rule].kind == kindStar {
-						star = fr.rule
+					cycle = append(cycle, fr.rule)
+				}
+				// Start the chain at a rule the user named, if one is in it.
+				for j, r := range cycle {
+					if p.rules[r].kind == kindUser {
+						cycle = append(cycle[j:], cycle[:j]...)
+						break
 					}
 				}
-				chain = append(chain, p.describe(t))
+				t = cycle[0]
+				var chain []string
+				var star int32 = -1
+				for _, r := range append(cycle, t) {
+					chain = append(chain, p.describe(r))
+					if p.rules[r].kind == kindStar && star < 0 {
+						star = r
+					}
+				}
 				if star >= 0 {
 					return p.errorf(p.rules[star].pos, "repetition of an item that can match the empty string (left recursion %s)", strings.Join(chain, " -> "))
 				}

@@ -247,3 +247,10 @@ func TestBadGrammars(t *testing.T) {
 		}
 	}
 }
+
+func TestLeftRecursionChainStartsAtANamedRule(t *testing.T) {
+	_, err := Parse("root ::= x\nx ::= (\"\" | y) \"a\"\ny ::= x \"b\"")
+	if err == nil || !strings.Contains(err.Error(), "left recursion: x -> (group at 2:7) -> y -> x") {
+		t.Fatalf("error %v", err)
+	}
+}
