@@ -102,8 +102,9 @@ func (t *TokenTrie) Nodes() int { return len(t.edge) }
 // MaskWords is the length of a mask for t: one bit per token id.
 func (t *TokenTrie) MaskWords() int { return (t.vocab + 63) / 64 }
 
-// Masker computes token masks for one matcher at a time. It is not safe
-// for concurrent use (have one per goroutine or per sequence).
+// Masker computes token masks for one matcher at a time, of any grammar.
+// It is not safe for concurrent use: have one per goroutine (an engine
+// loop can share one among its sequences, which shares the cache too).
 //
 // Two caches make it fast. Within one mask, the states met are interned
 // and their transitions memoized, byte by byte: inside a JSON string
@@ -133,6 +134,7 @@ type Masker struct {
 }
 
 type cachedMask struct {
+	g    *Grammar
 	st   state // its stacks live on the heap (a Matcher's), never in the arena
 	key  uint64
 	mask []uint64
@@ -245,7 +247,7 @@ func (k *Masker) FillMask(m *Matcher, mask []uint64) error {
 	}
 	key := stateKey(&m.st)
 	for i, c := range k.cache {
-		if c.key == key && sameState(&c.st, &m.st) {
+		if c.g == m.g && c.key == key && sameState(&c.st, &m.st) {
 			copy(mask, c.mask)
 			copy(k.cache[1:i+1], k.cache[:i]) // move to the front
 			k.cache[0] = c
@@ -283,7 +285,7 @@ func (k *Masker) FillMask(m *Matcher, mask []uint64) error {
 		c = k.cache[len(k.cache)-1]
 	}
 	copy(k.cache[1:], k.cache[:len(k.cache)-1])
-	c.st, c.key = m.st, key
+	c.g, c.st, c.key = m.g, m.st, key
 	copy(c.mask, mask)
 	k.cache[0] = c
 	return nil

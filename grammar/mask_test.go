@@ -262,3 +262,21 @@ func FuzzFillMask(f *testing.F) {
 		}
 	})
 }
+
+// TestMaskCacheKnowsTheGrammar asks one Masker for two grammars whose
+// states look alike (the same positions).
+func TestMaskCacheKnowsTheGrammar(t *testing.T) {
+	g1 := mustParse(t, `root ::= "a"`)
+	g2 := mustParse(t, `root ::= "b"`)
+	trie := NewTokenTrie([][]byte{[]byte("a"), []byte("b")})
+	k := NewMasker(trie)
+	mask := make([]uint64, 1)
+	for _, c := range []struct {
+		g    *Grammar
+		want uint64
+	}{{g1, 1}, {g2, 2}, {g1, 1}} {
+		if err := k.FillMask(c.g.NewMatcher(), mask); err != nil || mask[0] != c.want {
+			t.Fatalf("mask %b (%v), want %b", mask[0], err, c.want)
+		}
+	}
+}
