@@ -87,6 +87,7 @@ func TestFillMaskSynthetic(t *testing.T) {
 var (
 	qwenOnce   sync.Once
 	qwenPieces [][]byte
+	qwenTok    *tokenizer.Tokenizer
 	qwenErr    error
 )
 
@@ -105,6 +106,7 @@ func qwen3Pieces(tb testing.TB) [][]byte {
 			qwenErr = err
 			return
 		}
+		qwenTok = tok
 		qwenPieces = make([][]byte, tok.Vocab())
 		for id := range qwenPieces {
 			if !tok.IsSpecial(int32(id)) {
@@ -279,4 +281,62 @@ func TestMaskCacheKnowsTheGrammar(t *testing.T) {
 			t.Fatalf("mask %b (%v), want %b", mask[0], err, c.want)
 		}
 	}
+}
+
+// BenchmarkFillMaskDocument generates a document of the nested schema as a
+// sampler would, token by token (the Qwen3 tokenization of the text): a
+// mask before every token, then the token accepted. A fresh Masker each
+// time, so the figure is per token of a first generation, cache misses
+// included.
+func BenchmarkFillMaskDocument(b *testing.B) {
+	pieces := qwen3Pieces(b)
+	trie := NewTokenTrie(pieces)
+	g, err := JSONSchema([]byte(nestedSchema))
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc := `{"id": 4711, "status": "inactive", "profile": {"name": "Ada Lovelace", "tags": ["a", "c"]}, "scores": [0.25, 17, -3.5]}`
+	ids := qwenTok.Encode(doc, false)
+	mask := make([]uint64, trie.MaskWords())
+	for b.Loop() {
+		k := NewMasker(trie)
+		m := g.NewMatcher()
+		for _, id := range ids {
+			if err := k.FillMask(m, mask); err != nil {
+				b.Fatal(err)
+			}
+			if mask[id/64]&(1<<(id%64)) == 0 {
+				b.Fatalf("token %q not in its mask", pieces[id])
+			}
+			if _, err := m.Accept(pieces[id]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if !m.CanEnd() {
+			b.Fatal("the document is not complete")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/token")
+	b.ReportMetric(float64(len(ids)), "tokens")
+}
+
+// BenchmarkAcceptDocument is the grammar's advance alone: the document's
+// tokens accepted one by one.
+func BenchmarkAcceptDocument(b *testing.B) {
+	pieces := qwen3Pieces(b)
+	g, err := JSONSchema([]byte(nestedSchema))
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc := `{"id": 4711, "status": "inactive", "profile": {"name": "Ada Lovelace", "tags": ["a", "c"]}, "scores": [0.25, 17, -3.5]}`
+	ids := qwenTok.Encode(doc, false)
+	for b.Loop() {
+		m := g.NewMatcher()
+		for _, id := range ids {
+			if _, err := m.Accept(pieces[id]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/token")
 }
