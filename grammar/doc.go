@@ -1,6 +1,18 @@
 // Package grammar constrains text to a context-free grammar, one byte at a
 // time, for grammar-constrained sampling.
 //
+// The pieces, in the order a sampler uses them:
+//
+//	g, err := grammar.Parse(gbnf)                // or grammar.JSONSchema(schema)
+//	trie := grammar.NewTokenTrie(pieces)         // once per vocabulary
+//	k := grammar.NewMasker(trie)                 // one per goroutine
+//	m := g.NewMatcher()                          // one per sequence
+//	k.FillMask(m, mask)                          // before sampling: the tokens allowed
+//	m.Accept(pieces[token])                      // after: advance
+//	m.CanEnd()                                   // whether end of generation is allowed
+//
+// The package imports only the standard library.
+//
 // # The format
 //
 // Grammars are written in GBNF, llama.cpp's grammar format, so existing
@@ -22,6 +34,11 @@
 // its line, except inside a group, after | or ::=, or where the next line
 // starts with | (llama.cpp refuses that last form). An empty alternative
 // is written as nothing: ( "a" | ), or as "".
+//
+// Beyond llama.cpp: _ in names, {,n}, and a next line that starts with |.
+// Stricter: a rule defined twice is an error (llama.cpp appends the
+// second definition's alternatives). Missing: llama.cpp's newer token
+// references (<think>, <[1234]>), which constrain tokens, not text.
 //
 // Terminals are Unicode code points: every class is a set of code points,
 // and the matcher accepts only valid UTF-8 (no overlong forms, no

@@ -230,6 +230,22 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted invalid UTF-8 %q", s)
 			}
 		}
+		// Allows agrees with AcceptByte along the input.
+		m := g.NewMatcher()
+		for i := range len(input) {
+			allowed := m.Allows(input[i])
+			err := m.AcceptByte(input[i])
+			var le *LimitError
+			if errors.As(err, &le) {
+				return
+			}
+			if allowed != (err == nil) {
+				t.Fatalf("at %d: Allows %v, AcceptByte %v", i, allowed, err)
+			}
+			if err != nil {
+				return
+			}
+		}
 	})
 }
 
