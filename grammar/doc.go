@@ -36,8 +36,8 @@
 // is written as nothing: ( "a" | ), or as "".
 //
 // Beyond llama.cpp: _ in names, {,n}, and a next line that starts with |.
-// Stricter: a rule defined twice is an error (llama.cpp appends the
-// second definition's alternatives). Missing: llama.cpp's newer token
+// Stricter: a rule defined twice is an error (llama.cpp does not refuse
+// it). Missing: llama.cpp's newer token
 // references (<think>, <[1234]>), which constrain tokens, not text.
 //
 // Terminals are Unicode code points: every class is a set of code points,
