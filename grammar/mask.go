@@ -31,12 +31,24 @@ import (
 // is immutable and safe for concurrent use.
 type TokenTrie struct {
 	vocab int
-	edge  []byte  // node → the byte on the edge into it (node 0, the root, has none)
-	skip  []int32 // node → the end of its subtree
-	// node → the tokens whose bytes end there: tokens[tokStart[i]:tokStart[i+1]]
-	tokStart []int32
-	tokens   []int32
+	// nodes in preorder, the root first, then a sentinel whose tok ends
+	// the last node's tokens.
+	nodes  []trieNode
+	tokens []int32 // node i's tokens are tokens[nodes[i].tok:nodes[i+1].tok]
 }
+
+// trieNode is one node of the trie, packed so that the walk reads one
+// array: 12 bytes.
+type trieNode struct {
+	skip  int32  // the end of the node's subtree (the next node not in it)
+	tok   int32  // the start of its tokens in TokenTrie.tokens
+	depth uint16 // the root's is 0
+	edge  byte   // the byte on the edge into the node (the root has none)
+}
+
+// MaxPieceBytes bounds the tokens a TokenTrie holds: a longer piece is
+// never in a mask.
+const MaxPieceBytes = 1 << 12
 
 // NewTokenTrie builds the trie of pieces, where pieces[id] is token id's
 // bytes (byte-level BPE pieces decoded to bytes). A token with no bytes
@@ -45,7 +57,7 @@ type TokenTrie struct {
 func NewTokenTrie(pieces [][]byte) *TokenTrie {
 	ids := make([]int32, 0, len(pieces))
 	for id, p := range pieces {
-		if len(p) > 0 {
+		if len(p) > 0 && len(p) <= MaxPieceBytes {
 			ids = append(ids, int32(id))
 		}
 	}
@@ -55,8 +67,8 @@ func NewTokenTrie(pieces [][]byte) *TokenTrie {
 		}
 		return int(a - b)
 	})
-	t := &TokenTrie{vocab: len(pieces), edge: []byte{0}, skip: []int32{0}}
-	owner := []int32{} // for each entry of t.tokens, its node
+	t := &TokenTrie{vocab: len(pieces), nodes: []trieNode{{}}}
+	var owner []int32  // for each entry of t.tokens, its node
 	path := []int32{0} // nodes from the root to the last piece's end
 	var prev []byte
 	for _, id := range ids {
@@ -66,29 +78,28 @@ func NewTokenTrie(pieces [][]byte) *TokenTrie {
 			common++
 		}
 		for len(path) > common+1 { // close the subtrees we leave
-			n := path[len(path)-1]
-			t.skip[n] = int32(len(t.edge))
+			t.nodes[path[len(path)-1]].skip = int32(len(t.nodes))
 			path = path[:len(path)-1]
 		}
 		for _, b := range p[common:] {
-			path = append(path, int32(len(t.edge)))
-			t.edge = append(t.edge, b)
-			t.skip = append(t.skip, 0)
+			path = append(path, int32(len(t.nodes)))
+			t.nodes = append(t.nodes, trieNode{edge: b, depth: uint16(len(path) - 1)})
 		}
 		t.tokens = append(t.tokens, id)
 		owner = append(owner, path[len(path)-1])
 		prev = p
 	}
 	for _, n := range path {
-		t.skip[n] = int32(len(t.edge))
+		t.nodes[n].skip = int32(len(t.nodes))
 	}
-	// Tokens were added in preorder of their nodes, so owner is sorted.
-	t.tokStart = make([]int32, len(t.edge)+1)
+	// Tokens were added in preorder of their nodes, so owner is sorted:
+	// count each node's tokens, then turn the counts into starts.
+	t.nodes = append(t.nodes, trieNode{}) // the sentinel
 	for _, n := range owner {
-		t.tokStart[n+1]++
+		t.nodes[n+1].tok++
 	}
-	for i := 1; i < len(t.tokStart); i++ {
-		t.tokStart[i] += t.tokStart[i-1]
+	for i := 1; i < len(t.nodes); i++ {
+		t.nodes[i].tok += t.nodes[i-1].tok
 	}
 	return t
 }
@@ -97,7 +108,7 @@ func NewTokenTrie(pieces [][]byte) *TokenTrie {
 func (t *TokenTrie) Vocab() int { return t.vocab }
 
 // Nodes is the number of trie nodes, the root included.
-func (t *TokenTrie) Nodes() int { return len(t.edge) }
+func (t *TokenTrie) Nodes() int { return len(t.nodes) - 1 }
 
 // MaskWords is the length of a mask for t: one bit per token id.
 func (t *TokenTrie) MaskWords() int { return (t.vocab + 63) / 64 }
@@ -127,6 +138,8 @@ type Masker struct {
 	subsets    map[subsetKey]int32
 	lastSubset []uint64
 	lastNext   []int32
+
+	places []place // the walk's places by depth
 
 	cache      []cachedMask // most recently used first
 	lastStates int
@@ -258,12 +271,7 @@ func (k *Masker) FillMask(m *Matcher, mask []uint64) error {
 	k.err = nil
 	base := m.st
 	base.np, base.need, base.partial = 0, 0, [4]byte{}
-	si := k.intern(base)
-	if m.st.np == 0 {
-		k.visit(m.g, 0, si, mask)
-	} else {
-		k.visitPartial(m.g, 0, si, m.st.partial, int(m.st.np), int(m.st.need), mask)
-	}
+	k.walk(m.g, place{si: k.intern(base), buf: m.st.partial, n: m.st.np, need: m.st.need}, mask)
 	k.lastStates = len(k.states)
 	k.states = k.states[:0]
 	k.trans = k.trans[:0]
@@ -291,28 +299,74 @@ func (k *Masker) FillMask(m *Matcher, mask []uint64) error {
 	return nil
 }
 
-// visit marks the tokens below node, which the walk's state si (between
-// characters) has reached.
-func (k *Masker) visit(g *Grammar, node int32, si int32, mask []uint64) {
+// place is where the walk stands at one trie node: the interned state si,
+// plus the first n bytes (buf) of a UTF-8 sequence of need bytes when the
+// node's bytes end inside a character. Places inside a character are not
+// interned (a token may stop in the middle of a character, and there are
+// many such places); the character's completion goes by runeStep.
+type place struct {
+	si      int32
+	buf     [4]byte
+	n, need uint8
+}
+
+// walk marks the tokens of the trie that place start accepts. The trie is
+// in preorder, so the walk is one scan: node i's parent is the last node
+// seen at depth[i]-1, whose place is at[depth[i]-1]; a refused node jumps
+// to the end of its subtree.
+func (k *Masker) walk(g *Grammar, start place, mask []uint64) {
 	t := k.trie
-	for _, id := range t.tokens[t.tokStart[node]:t.tokStart[node+1]] {
-		mask[id>>6] |= 1 << (id & 63)
-	}
-	end := t.skip[node]
-	for c := node + 1; c < end; c = t.skip[c] {
-		b := t.edge[c]
-		next := k.trans[si][b]
-		if next == transUnknown {
-			next = k.step(g, si, b)
-			k.trans[si][b] = next
+	at := append(k.places[:0], start)
+	nodes := t.nodes
+	for i := int32(1); i < int32(len(nodes)-1); {
+		nd := &nodes[i]
+		d := int(nd.depth)
+		from := &at[d-1]
+		b := nd.edge
+		var to place
+		ok := false
+		if from.n == 0 {
+			next := k.trans[from.si][b]
+			if next == transUnknown {
+				next = k.step(g, from.si, b)
+				k.trans[from.si][b] = next
+			}
+			switch {
+			case next >= 0:
+				to, ok = place{si: next}, true
+			case next == transPartial:
+				to, ok = place{si: from.si, buf: [4]byte{b}, n: 1, need: uint8(utf8Len(b))}, true
+			}
+		} else {
+			buf := from.buf
+			buf[from.n] = b
+			lo, hi, valid := utf8Range(buf[:from.n+1], int(from.need))
+			if valid && g.allows(&k.states[from.si], lo, hi) {
+				if from.n+1 < from.need {
+					to, ok = place{si: from.si, buf: buf, n: from.n + 1, need: from.need}, true
+				} else {
+					r, _ := utf8.DecodeRune(buf[:from.need])
+					if next := k.runeStep(g, from.si, r); next >= 0 {
+						to, ok = place{si: next}, true
+					}
+				}
+			}
 		}
-		switch {
-		case next >= 0:
-			k.visit(g, c, next, mask)
-		case next == transPartial:
-			k.visitPartial(g, c, si, [4]byte{b}, 1, utf8Len(b), mask)
+		if !ok {
+			i = nd.skip
+			continue
 		}
+		if d == len(at) {
+			at = append(at, to)
+		} else {
+			at[d] = to
+		}
+		for _, id := range t.tokens[nd.tok:nodes[i+1].tok] {
+			mask[id>>6] |= 1 << (id & 63)
+		}
+		i++
 	}
+	k.places = at[:0]
 }
 
 // step is the transition of state si on byte b, between characters.
@@ -329,33 +383,6 @@ func (k *Masker) step(g *Grammar, si int32, b byte) int32 {
 		return transRefused
 	}
 	return transPartial
-}
-
-// visitPartial marks the tokens below node, reached from state si by the
-// first k bytes (buf) of a UTF-8 sequence of need bytes. Such places are
-// not interned: a token may stop in the middle of a character, but the
-// character's completion goes by runeStep.
-func (k *Masker) visitPartial(g *Grammar, node int32, si int32, buf [4]byte, n, need int, mask []uint64) {
-	t := k.trie
-	for _, id := range t.tokens[t.tokStart[node]:t.tokStart[node+1]] {
-		mask[id>>6] |= 1 << (id & 63)
-	}
-	end := t.skip[node]
-	for c := node + 1; c < end; c = t.skip[c] {
-		buf[n] = t.edge[c]
-		lo, hi, ok := utf8Range(buf[:n+1], need)
-		if !ok || !g.allows(&k.states[si], lo, hi) {
-			continue
-		}
-		if n+1 < need {
-			k.visitPartial(g, c, si, buf, n+1, need, mask)
-			continue
-		}
-		r, _ := utf8.DecodeRune(buf[:need])
-		if next := k.runeStep(g, si, r); next >= 0 {
-			k.visit(g, c, next, mask)
-		}
-	}
 }
 
 // runeStep is the transition of state si on the character r. The state
