@@ -139,7 +139,8 @@ type Masker struct {
 	lastSubset []uint64
 	lastNext   []int32
 
-	places []place // the walk's places by depth
+	places   []place // the walk's places by depth
+	advances int     // runeStep's advances in this walk
 
 	cache      []cachedMask // most recently used first
 	lastStates int
@@ -214,6 +215,12 @@ outer:
 	return true
 }
 
+// maxWalkAdvances bounds the characters one mask may advance a state by
+// (memoized transitions are free): a grammar with more than 64 stacks at
+// once is not memoized by subset, and would otherwise make one advance per
+// trie node.
+const maxWalkAdvances = 1 << 15
+
 // maxWalkStates bounds the distinct states one mask may meet (each costs a
 // 1 KiB transition row): a grammar that makes more is too costly to mask,
 // and FillMask says so with a *LimitError.
@@ -223,7 +230,7 @@ const maxWalkStates = 1 << 14
 // past maxWalkStates.
 func (k *Masker) intern(st state) int32 {
 	key := stateKey(&st)
-	if len(st.stacks) <= 64 {
+	if len(st.stacks) <= 256 { // sameState is quadratic
 		for _, i := range k.index[key] {
 			if sameState(&k.states[i], &st) {
 				return i
@@ -270,7 +277,7 @@ func (k *Masker) FillMask(m *Matcher, mask []uint64) error {
 		}
 	}
 	clear(mask)
-	k.err = nil
+	k.err, k.advances = nil, 0
 	base := m.st
 	base.np, base.need, base.partial = 0, 0, [4]byte{}
 	k.walk(m.g, place{si: k.intern(base), buf: m.st.partial, n: m.st.np, need: m.st.need}, mask)
@@ -410,6 +417,13 @@ func (k *Masker) runeStep(g *Grammar, si int32, r rune) int32 {
 			k.lastSubset[si], k.lastNext[si] = subset, next
 			return next
 		}
+	}
+	k.advances++
+	if k.advances > maxWalkAdvances {
+		if k.err == nil {
+			k.err = &LimitError{What: "mask work", Limit: maxWalkAdvances}
+		}
+		return transRefused
 	}
 	next := int32(transRefused)
 	nst := *st

@@ -1,6 +1,7 @@
 package grammar
 
 import (
+	"errors"
 	"math/bits"
 	"math/rand/v2"
 	"strings"
@@ -339,4 +340,28 @@ func BenchmarkAcceptDocument(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/token")
+}
+
+// TestMaskWorkLimit masks the vocabulary for a state with more than 64
+// stacks, where characters are not memoized: a *LimitError, not a long
+// wait.
+func TestMaskWorkLimit(t *testing.T) {
+	g := mustParse(t, "root ::= e\ne ::= \"a\" e [b-c] | \"a\" e [d-e] | [^a]")
+	m := g.NewMatcher()
+	if _, err := m.AcceptString("aaaaaaa"); err != nil {
+		t.Fatal(err)
+	}
+	if m.Stacks() <= 64 {
+		t.Fatalf("%d stacks, want more than 64", m.Stacks())
+	}
+	var pieces [][]byte
+	for r := rune(0x100); r < 0x100+maxWalkAdvances+10; r++ {
+		pieces = append(pieces, []byte(string(r)))
+	}
+	k := NewMasker(NewTokenTrie(pieces))
+	err := k.FillMask(m, make([]uint64, (len(pieces)+63)/64))
+	var le *LimitError
+	if !errors.As(err, &le) || le.What != "mask work" && le.What != "mask states" {
+		t.Fatalf("error %v, want the mask work limit", err)
+	}
 }

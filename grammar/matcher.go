@@ -35,7 +35,7 @@ var ErrRejected = errors.New("grammar: byte not allowed here")
 
 // LimitError says a matcher would exceed one of the grammar's Limits.
 type LimitError struct {
-	What  string // "stacks", "depth", "work" or "mask states"
+	What  string // "stacks", "depth", "work", "mask states" or "mask work"
 	Limit int
 }
 
@@ -47,6 +47,8 @@ func (e *LimitError) Error() string {
 		return fmt.Sprintf("grammar: parse stack deeper than %d rules", e.Limit)
 	case "mask states":
 		return fmt.Sprintf("grammar: more than %d distinct states while masking the vocabulary", e.Limit)
+	case "mask work":
+		return fmt.Sprintf("grammar: more than %d character steps while masking the vocabulary (too many parse stacks to memoize)", e.Limit)
 	}
 	return fmt.Sprintf("grammar: more than %d expansion steps for one character", e.Limit)
 }
