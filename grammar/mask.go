@@ -141,6 +141,8 @@ type Masker struct {
 
 	places   []place // the walk's places by depth
 	advances int     // runeStep's advances in this walk
+	// maxWalkAdvances, but for tests
+	maxAdvances int
 
 	cache      []cachedMask // most recently used first
 	lastStates int
@@ -170,7 +172,7 @@ type subsetKey struct {
 // the places of a bounded string (maxLength 50 is 50 states) to be
 // computed once and then copied.
 func NewMasker(t *TokenTrie) *Masker {
-	return &Masker{trie: t, index: map[uint64][]int32{}, subsets: map[subsetKey]int32{}, maxCache: 64}
+	return &Masker{trie: t, index: map[uint64][]int32{}, subsets: map[subsetKey]int32{}, maxCache: 64, maxAdvances: maxWalkAdvances}
 }
 
 // SetCacheSize sets how many states' masks are kept between calls (0: none).
@@ -419,9 +421,9 @@ func (k *Masker) runeStep(g *Grammar, si int32, r rune) int32 {
 		}
 	}
 	k.advances++
-	if k.advances > maxWalkAdvances {
+	if k.advances > k.maxAdvances {
 		if k.err == nil {
-			k.err = &LimitError{What: "mask work", Limit: maxWalkAdvances}
+			k.err = &LimitError{What: "mask work", Limit: k.maxAdvances}
 		}
 		return transRefused
 	}

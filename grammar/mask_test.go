@@ -355,10 +355,11 @@ func TestMaskWorkLimit(t *testing.T) {
 		t.Fatalf("%d stacks, want more than 64", m.Stacks())
 	}
 	var pieces [][]byte
-	for r := rune(0x100); r < 0x100+maxWalkAdvances+10; r++ {
+	for r := rune(0x100); r < 0x100+1000; r++ {
 		pieces = append(pieces, []byte(string(r)))
 	}
 	k := NewMasker(NewTokenTrie(pieces))
+	k.maxAdvances = 500
 	err := k.FillMask(m, make([]uint64, (len(pieces)+63)/64))
 	var le *LimitError
 	if !errors.As(err, &le) || le.What != "mask work" && le.What != "mask states" {
