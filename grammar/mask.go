@@ -26,6 +26,16 @@ import (
 //
 // The states made during a walk live only as long as it, so their nodes
 // come from an arena that is reused from one mask to the next.
+//
+// Cost (Qwen3's 151k tokens, 333k trie nodes): where few tokens fit (a
+// key, a number, an enum) the walk stops at the first bytes and takes
+// microseconds; inside a string nearly every token fits, and the first
+// mask of such a state walks the whole trie (milliseconds). The cache
+// makes a state met again cost a copy; an unbounded string stays in one
+// state, a string with maxLength n passes through n. What is left to do,
+// in XGrammar's manner, is to precompute per grammar position the tokens
+// accepted whatever the stack below, so that a first mask walks only the
+// tokens that leave the position's rule.
 
 // TokenTrie is a vocabulary's token byte strings arranged for FillMask. It
 // is immutable and safe for concurrent use.
