@@ -29,13 +29,13 @@ import (
 //
 // Cost (Qwen3's 151k tokens, 333k trie nodes): where few tokens fit (a
 // key, a number, an enum) the walk stops at the first bytes and takes
-// microseconds; inside a string nearly every token fits, and the first
-// mask of such a state walks the whole trie (milliseconds). The cache
-// makes a state met again cost a copy; an unbounded string stays in one
-// state, a string with maxLength n passes through n. What is left to do,
-// in XGrammar's manner, is to precompute per grammar position the tokens
-// accepted whatever the stack below, so that a first mask walks only the
-// tokens that leave the position's rule.
+// microseconds. Inside a string nearly every token fits, and a plain walk
+// visits the whole trie (milliseconds); there the masks go by class
+// instead (mask_class.go): the vocabulary is sorted once per class of
+// characters, and a mask sets the tokens that stay in the class and walks
+// only those that leave it. The cache makes a state met again cost a
+// copy. What is left to do, in XGrammar's manner, is to precompute per
+// grammar position the tokens accepted whatever the stack below.
 
 // TokenTrie is a vocabulary's token byte strings arranged for FillMask. It
 // is immutable and safe for concurrent use.
@@ -149,8 +149,11 @@ type Masker struct {
 	lastSubset []uint64
 	lastNext   []int32
 
-	places   []place // the walk's places by depth
-	advances int     // runeStep's advances in this walk
+	places   []place              // the walk's places by depth
+	classes  map[string]*classPre // by class key (mask_class.go)
+	chain    []int32
+	byClass  int // masks made by class, for tests
+	advances int // runeStep's advances in this walk
 	// maxWalkAdvances, but for tests
 	maxAdvances int
 
@@ -182,7 +185,7 @@ type subsetKey struct {
 // the places of a bounded string (maxLength 50 is 50 states) to be
 // computed once and then copied.
 func NewMasker(t *TokenTrie) *Masker {
-	return &Masker{trie: t, index: map[uint64][]int32{}, subsets: map[subsetKey]int32{}, maxCache: 64, maxAdvances: maxWalkAdvances}
+	return &Masker{trie: t, index: map[uint64][]int32{}, subsets: map[subsetKey]int32{}, maxCache: 64, maxAdvances: maxWalkAdvances, classes: map[string]*classPre{}}
 }
 
 // SetCacheSize sets how many states' masks are kept between calls (0: none).
@@ -292,7 +295,10 @@ func (k *Masker) FillMask(m *Matcher, mask []uint64) error {
 	k.err, k.advances = nil, 0
 	base := m.st
 	base.np, base.need, base.partial = 0, 0, [4]byte{}
-	k.walk(m.g, place{si: k.intern(base), buf: m.st.partial, n: m.st.np, need: m.st.need}, mask)
+	si := k.intern(base)
+	if m.st.np > 0 || !k.classMask(m.g, si, mask) {
+		k.walk(m.g, place{si: si, buf: m.st.partial, n: m.st.np, need: m.st.need}, mask)
+	}
 	k.lastStates = len(k.states)
 	k.states = k.states[:0]
 	k.trans = k.trans[:0]
@@ -336,10 +342,24 @@ type place struct {
 // seen at depth[i]-1, whose place is at[depth[i]-1]; a refused node jumps
 // to the end of its subtree.
 func (k *Masker) walk(g *Grammar, start place, mask []uint64) {
+	k.walkFrom(g, start, 1, int32(len(k.trie.nodes)-1), mask)
+}
+
+// walkFrom is walk over the nodes first … end-1, a subtree or a run of
+// siblings' subtrees, whose parent start is the place of.
+func (k *Masker) walkFrom(g *Grammar, start place, first, end int32, mask []uint64) {
 	t := k.trie
-	at := append(k.places[:0], start)
 	nodes := t.nodes
-	for i := int32(1); i < int32(len(nodes)-1); {
+	if first >= end {
+		return
+	}
+	d0 := int(nodes[first].depth)
+	at := k.places[:0]
+	for len(at) < d0 {
+		at = append(at, place{})
+	}
+	at[d0-1] = start
+	for i := first; i < end; {
 		nd := &nodes[i]
 		d := int(nd.depth)
 		from := &at[d-1]

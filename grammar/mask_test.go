@@ -133,6 +133,43 @@ func TestFillMaskQwen3(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkMasks(t, g, pieces, `{"id": 12, "status": "ac`, 6)
+	// Inside strings, where masks go by class (mask_class.go): a bounded
+	// string at several counts, its last place, and an unbounded one.
+	trie := NewTokenTrie(pieces)
+	k := NewMasker(trie)
+	obj := mustParse(t, JSONObject)
+	for _, c := range []struct {
+		g      *Grammar
+		prefix string
+	}{
+		{g, `{"id": 12, "status": "active", "profile": {"name": "`},
+		{g, `{"id": 12, "status": "active", "profile": {"name": "Jo`},
+		{g, `{"id": 12, "status": "active", "profile": {"name": "` + strings.Repeat("日", 19)},
+		{g, `{"id": 12, "status": "active", "profile": {"name": "` + strings.Repeat("é", 20)},
+		{obj, `{"key": "some text`},
+		{obj, `{"key": "日本é`},
+		{obj, `{"`},
+	} {
+		m := c.g.NewMatcher()
+		if _, err := m.AcceptString(c.prefix); err != nil {
+			t.Fatalf("%s: %v", c.prefix, err)
+		}
+		mask := make([]uint64, trie.MaskWords())
+		if err := k.FillMask(m, mask); err != nil {
+			t.Fatal(err)
+		}
+		want := bruteMask(m, pieces)
+		for w := range want {
+			if want[w] != mask[w] {
+				t.Fatalf("after %s: mask word %d is %064b, want %064b", c.prefix, w, mask[w], want[w])
+			}
+		}
+	}
+	// All but the bounded string's last place, where only its closing
+	// quote may follow.
+	if k.byClass != 6 {
+		t.Fatalf("%d of 7 masks went by class, want 6", k.byClass)
+	}
 }
 
 // maskPlaces are matcher states for the benchmark: the nested schema's
