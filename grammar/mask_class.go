@@ -146,14 +146,22 @@ func (t *TokenTrie) precompute(c class) *classPre {
 		}
 		i++
 	}
-	slices.SortStableFunc(full, func(a, b counted) int { return int(a.runes - b.runes) })
+	// A counting sort by the number of characters.
 	pre.fullEnd = make([]int32, pre.maxRunes+1)
 	for _, f := range full {
-		pre.full = append(pre.full, f.token)
 		pre.fullEnd[f.runes]++
 	}
 	for n := 1; n < len(pre.fullEnd); n++ {
 		pre.fullEnd[n] += pre.fullEnd[n-1]
+	}
+	pre.full = make([]int32, len(full))
+	next := make([]int32, len(pre.fullEnd)) // where bucket n's next token goes
+	for n := 1; n < len(next); n++ {
+		next[n] = pre.fullEnd[n-1]
+	}
+	for _, f := range full {
+		pre.full[next[f.runes]] = f.token
+		next[f.runes]++
 	}
 	return pre
 }

@@ -412,3 +412,16 @@ func TestMaskWorkLimit(t *testing.T) {
 		t.Fatalf("error %v, want the mask work limit", err)
 	}
 }
+
+// BenchmarkClassPrecompute sorts the Qwen3 vocabulary by the class of a
+// JSON string's characters, once per class and Masker.
+func BenchmarkClassPrecompute(b *testing.B) {
+	trie := NewTokenTrie(qwen3Pieces(b))
+	c := class{{0, 0x1F}, {'"', '"'}, {'\\', '\\'}, {0x7F, 0x7F}}.complement()
+	var pre *classPre
+	for b.Loop() {
+		pre = trie.precompute(c)
+	}
+	b.ReportMetric(float64(len(pre.full)), "in-class")
+	b.ReportMetric(float64(len(pre.exits)), "exits")
+}
