@@ -196,7 +196,10 @@ func BenchmarkFillMask(b *testing.B) {
 				b.Fatal(err)
 			}
 			k := NewMasker(trie)
-			k.SetCacheSize(0) // every mask computed: the cost of a state met for the first time
+			// Every mask computed: the cost of a state met for the first
+			// time (the class sort of mask_class.go, made at the first
+			// call, stays).
+			k.SetCacheSize(0)
 			mask := make([]uint64, trie.MaskWords())
 			for b.Loop() {
 				if err := k.FillMask(m, mask); err != nil {
