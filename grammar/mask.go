@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -38,9 +39,15 @@ import (
 // grammar position the tokens accepted whatever the stack below.
 
 // TokenTrie is a vocabulary's token byte strings arranged for FillMask. It
-// is immutable and safe for concurrent use.
+// is safe for concurrent use: the trie is immutable, and the vocabulary's
+// sorts by class (mask_class.go), made on demand, are shared under a lock.
 type TokenTrie struct {
 	vocab int
+
+	mu         sync.Mutex
+	classes    map[string]*classPre
+	classOrder []string // oldest first
+
 	// nodes in preorder, the root first, then a sentinel whose tok ends
 	// the last node's tokens.
 	nodes  []trieNode
@@ -149,8 +156,7 @@ type Masker struct {
 	lastSubset []uint64
 	lastNext   []int32
 
-	places   []place              // the walk's places by depth
-	classes  map[string]*classPre // by class key (mask_class.go)
+	places   []place // the walk's places by depth
 	chain    []int32
 	byClass  int // masks made by class, for tests
 	advances int // runeStep's advances in this walk
@@ -185,7 +191,7 @@ type subsetKey struct {
 // the places of a bounded string (maxLength 50 is 50 states) to be
 // computed once and then copied.
 func NewMasker(t *TokenTrie) *Masker {
-	return &Masker{trie: t, index: map[uint64][]int32{}, subsets: map[subsetKey]int32{}, maxCache: 64, maxAdvances: maxWalkAdvances, classes: map[string]*classPre{}}
+	return &Masker{trie: t, index: map[uint64][]int32{}, subsets: map[subsetKey]int32{}, maxCache: 64, maxAdvances: maxWalkAdvances}
 }
 
 // SetCacheSize sets how many states' masks are kept between calls (0: none).

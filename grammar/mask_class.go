@@ -69,6 +69,38 @@ type cplace struct {
 // minClassSize is the smallest class worth the by-class mask.
 const minClassSize = 128
 
+// maxClasses bounds the classes a TokenTrie keeps sorted (each about 1 MiB
+// for 151k tokens); past it the oldest is dropped.
+const maxClasses = 16
+
+// byClass returns the vocabulary sorted by class c, made on first use and
+// shared by every Masker of the trie.
+func (t *TokenTrie) byClass(c class) *classPre {
+	key := c.key()
+	t.mu.Lock()
+	pre := t.classes[key]
+	t.mu.Unlock()
+	if pre != nil {
+		return pre
+	}
+	pre = t.precompute(c) // outside the lock: two goroutines may both make it
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old := t.classes[key]; old != nil {
+		return old
+	}
+	if t.classes == nil {
+		t.classes = map[string]*classPre{}
+	}
+	if len(t.classOrder) >= maxClasses {
+		delete(t.classes, t.classOrder[0])
+		t.classOrder = t.classOrder[1:]
+	}
+	t.classes[key] = pre
+	t.classOrder = append(t.classOrder, key)
+	return pre
+}
+
 // precompute scans the trie once for class c.
 func (t *TokenTrie) precompute(c class) *classPre {
 	pre := &classPre{c: c}
@@ -261,15 +293,7 @@ func (k *Masker) classMask(g *Grammar, si int32, mask []uint64) bool {
 	if !ok {
 		return false
 	}
-	key := c.key()
-	pre := k.classes[key]
-	if pre == nil {
-		if len(k.classes) >= 8 {
-			clear(k.classes)
-		}
-		pre = k.trie.precompute(c)
-		k.classes[key] = pre
-	}
+	pre := k.trie.byClass(c)
 	// The chain S0, S1, …: up to an end that accepts nothing of c, a cycle,
 	// or pre.maxRunes+1 states (as good as endless).
 	chain := k.chain[:0]

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -427,4 +428,46 @@ func BenchmarkClassPrecompute(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(pre.full)), "in-class")
 	b.ReportMetric(float64(len(pre.exits)), "exits")
+}
+
+// TestMaskersShareATrie runs Maskers on one trie from several goroutines
+// (the class sorts are shared): each gets the mask one Masker alone gets.
+func TestMaskersShareATrie(t *testing.T) {
+	var pieces [][]byte
+	for r := rune(' '); r < 0x3000; r += 7 {
+		pieces = append(pieces, []byte(string(r)), []byte("a"+string(r)+"\""))
+	}
+	trie := NewTokenTrie(pieces)
+	g := mustParse(t, JSONObject)
+	prefixes := []string{`{"`, `{"k": "x`, `{"k": "日`, `{"k": 1, "`}
+	want := make([][]uint64, len(prefixes))
+	for i, p := range prefixes {
+		m := g.NewMatcher()
+		m.AcceptString(p)
+		want[i] = bruteMask(m, pieces)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4*len(prefixes))
+	for range 4 {
+		wg.Go(func() {
+			k := NewMasker(trie)
+			for i, p := range prefixes {
+				m := g.NewMatcher()
+				m.AcceptString(p)
+				mask := make([]uint64, trie.MaskWords())
+				if err := k.FillMask(m, mask); err != nil {
+					errs <- err.Error()
+					return
+				}
+				if !slices.Equal(mask, want[i]) {
+					errs <- "mask differs after " + p
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
