@@ -145,4 +145,24 @@
 // prefix of some sentence (provided every rule can finish: a rule that
 // only ever calls itself again is not detected), and CanEnd is false
 // while a character is half read.
+//
+// # JSON Schema
+//
+// FromJSONSchema writes the GBNF of a JSON Schema (schema.go lists the
+// subset, and where the grammar is narrower than the schema); JSONObject
+// is the GBNF of any JSON object. Every sentence of the grammar validates
+// against the schema: the tests check random sentences with an
+// independent validator.
+//
+// # Token masks
+//
+// A Masker walks a TokenTrie, the vocabulary's byte strings in a trie,
+// with a matcher's state, so that shared prefixes are advanced once and a
+// refused byte cuts off its whole subtree (mask.go explains the layout and
+// the caches). Inside strings, where nearly every token fits, the
+// vocabulary is sorted once per class of characters, and a mask walks only
+// the tokens that leave the class (mask_class.go). A token that ends
+// inside a UTF-8 character is allowed when the character may still become
+// one the grammar allows; the state keeps the partial character, and so
+// does the matcher after Accept.
 package grammar
