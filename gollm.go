@@ -51,7 +51,9 @@ var (
 
 // ModelOptions configure LoadModel.
 type ModelOptions struct {
-	// Threads is the number of CPU worker threads (0: one per core).
+	// Threads is the number of CPU worker threads (0: runtime.GOMAXPROCS(0),
+	// one per CPU the process may use, which respects a container's CPU
+	// limit; see kernels.DefaultThreads).
 	Threads int
 	// Exact computes every product in float32 instead of rounding the
 	// activations to 8 bits first as llama.cpp does. Slower; for study.

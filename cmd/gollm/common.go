@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
+	"github.com/gollm/gollm/kernels"
 	"github.com/gollm/gollm/model"
 	"golang.org/x/term"
 	"golang.org/x/text/width"
@@ -238,9 +238,11 @@ const (
 	maxQuote = 80
 )
 
-// maxThreads is the most --threads accepted: four per CPU core (more
-// workers than that only take turns on the same cores).
-func maxThreads() int { return 4 * runtime.NumCPU() }
+// maxThreads is the most --threads accepted: four per CPU this process
+// may use (kernels.DefaultThreads, GOMAXPROCS: in a container limited to
+// 2 CPUs that is 8, however many cores the machine has); more workers
+// than that only take turns on the same CPUs.
+func maxThreads() int { return 4 * kernels.DefaultThreads() }
 
 // parseArgs parses a command's arguments. Errors are one line wrapping
 // errUsage and naming the help flag (the flag package's own message and
@@ -321,13 +323,13 @@ func checkRange(name string, v, lo, hi int64) error {
 
 // threadsFlag registers --threads, the same in run, bench and logits.
 func threadsFlag(fs *flag.FlagSet) *int {
-	return fs.Int("threads", 0, fmt.Sprintf("CPU threads, 1 to %d (4 per core); 0: one per core", maxThreads()))
+	return fs.Int("threads", 0, fmt.Sprintf("CPU threads, 1 to %d (4 per CPU); 0: one per CPU this process may use (GOMAXPROCS, %d)", maxThreads(), kernels.DefaultThreads()))
 }
 
-// checkThreads checks --threads: 0 (one per core) or 1 to maxThreads().
+// checkThreads checks --threads: 0 (one per usable CPU) or 1 to maxThreads().
 func checkThreads(n int) error {
 	if n < 0 || n > maxThreads() {
-		return fmt.Errorf("%w: --threads must be between 1 and %d (4 per core), or 0 for one per core; not %d",
+		return fmt.Errorf("%w: --threads must be between 1 and %d (4 per CPU), or 0 for one per CPU; not %d",
 			errUsage, maxThreads(), n)
 	}
 	return nil
