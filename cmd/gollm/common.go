@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,31 +64,127 @@ func (y *yarnFlags) scaling() (*model.RopeScaling, error) {
 	return s, nil
 }
 
-// gpuFlags are --gpu and --gpu-layers, shared by run, bench and logits.
+// gpuFlags are the flags of loading a model, shared by run, bench, logits
+// and serve: --gpu, --gpu-layers and -v/--verbose.
+//
+// When the CPU-fallback notice shows. A CPU-only run prints nothing about
+// GPUs by default: on a machine without one, "no GPU used (cuda: no CUDA
+// driver: …)" on every run is noise. The notice appears when the user
+// asked for a GPU: --gpu auto given explicitly (the library logs the
+// fallback at Info then, see gollm.ModelOptions.Logger), or with -v (which
+// shows the Debug level, where the fallback under the default goes).
+// --gpu cuda without a usable GPU is an error saying why; --gpu none never
+// tries.
 type gpuFlags struct {
-	mode   string
-	layers int
+	mode    gpuMode
+	layers  int
+	verbose bool
 }
+
+// gpuMode is --gpu's value, remembering whether it was given: the default
+// is "auto" but goes to the library as "" (see gpuFlags).
+type gpuMode struct {
+	v   string
+	set bool
+}
+
+func (m *gpuMode) String() string {
+	if m.v == "" {
+		return gollm.GPUAuto
+	}
+	return m.v
+}
+
+func (m *gpuMode) Set(s string) error { m.v, m.set = s, true; return nil }
 
 func (g *gpuFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.mode, "gpu", "auto", "device: auto (a CUDA GPU when usable, else the CPU), cuda (a GPU or an error) or none")
+	fs.Var(&g.mode, "gpu", "device: auto (a CUDA GPU when usable, else the CPU; given explicitly, says why no GPU was used), cuda (a GPU or an error) or none")
 	fs.IntVar(&g.layers, "gpu-layers", 0, "with a GPU: run only the last N layers on it (0: as many as fit)")
+	fs.BoolVar(&g.verbose, "v", false, "verbose: also print routine notices (why no GPU is used, the model loaded)")
+	fs.BoolVar(&g.verbose, "verbose", false, "same as -v")
 }
 
-// apply sets the model options; notices (such as the fallback to the CPU)
-// go to stderr.
+// apply sets the model options. The library's notices go to stderr as
+// "gollm: " lines: those at Info and above, and with -v those at Debug.
 func (g *gpuFlags) apply(o *gollm.ModelOptions, stderr io.Writer) error {
-	switch g.mode {
-	case gollm.GPUAuto, gollm.GPUCUDA, gollm.GPUNone:
+	switch g.mode.v {
+	case "", gollm.GPUAuto, gollm.GPUCUDA, gollm.GPUNone:
 	default:
-		return fmt.Errorf("%w: --gpu is auto, cuda or none, not %s", errUsage, quote(g.mode))
+		return fmt.Errorf("%w: --gpu is auto, cuda or none, not %s", errUsage, quote(g.mode.v))
 	}
 	if err := checkRange("gpu-layers", int64(g.layers), 0, 1<<16); err != nil {
 		return err
 	}
-	o.GPU, o.GPULayers = g.mode, g.layers
-	o.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "gollm: "+format+"\n", args...) }
+	o.GPU, o.GPULayers = g.mode.v, g.layers
+	o.Logger = slog.New(newLineHandler(stderr, g.level()))
 	return nil
+}
+
+// level is the lowest level of the library's notices shown.
+func (g *gpuFlags) level() slog.Level {
+	if g.verbose {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+// lineHandler is a slog.Handler for a command line: one line per record,
+// "gollm: message (key: value, key: value)", no time and no level, as the
+// command's other messages look:
+//
+//	gollm: no GPU used; running on the CPU (reason: cuda: no CUDA driver: libcuda.so.1 not found)
+type lineHandler struct {
+	w     io.Writer
+	level slog.Leveler
+	mu    *sync.Mutex // one line at a time, shared by WithAttrs copies
+	attrs []slog.Attr
+}
+
+func newLineHandler(w io.Writer, level slog.Leveler) *lineHandler {
+	return &lineHandler{w: w, level: level, mu: new(sync.Mutex)}
+}
+
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(slices.Clip(h.attrs), as...)
+	return &c
+}
+
+// WithGroup is not needed by the library's notices: groups are flattened.
+func (h *lineHandler) WithGroup(string) slog.Handler { return h }
+
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString("gollm: ")
+	b.WriteString(r.Message)
+	n := 0
+	add := func(a slog.Attr) bool {
+		if a.Equal(slog.Attr{}) {
+			return true
+		}
+		if n == 0 {
+			b.WriteString(" (")
+		} else {
+			b.WriteString(", ")
+		}
+		n++
+		fmt.Fprintf(&b, "%s: %s", a.Key, a.Value.Resolve())
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	if n > 0 {
+		b.WriteString(")")
+	}
+	b.WriteString("\n")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := io.WriteString(h.w, b.String())
+	return err
 }
 
 // isTerminal reports whether w is a terminal that understands the live

@@ -111,11 +111,15 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	if err := f.gpu.apply(&mo, stderr); err != nil {
 		return err
 	}
-	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	// One log for the server and the library: the access log and the
+	// model's notices at Info, with -v the Debug ones too.
+	hopts := &slog.HandlerOptions{Level: f.gpu.level()}
+	var handler slog.Handler = slog.NewTextHandler(stderr, hopts)
 	if f.logFormat == "json" {
-		handler = slog.NewJSONHandler(stderr, nil)
+		handler = slog.NewJSONHandler(stderr, hopts)
 	}
 	logger := slog.New(handler)
+	mo.Logger = logger
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -152,7 +156,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("making the demo model: %w", err)
 		}
 	}
-	m, err := gollm.LoadModel(path, mo)
+	m, err := gollm.LoadModelContext(ctx, path, mo) // Ctrl-C stops the load too
 	if err != nil {
 		return err
 	}
