@@ -88,17 +88,21 @@ type gpuMode struct {
 	set bool
 }
 
-func (m *gpuMode) String() string {
-	if m.v == "" {
-		return gollm.GPUAuto
+func (m *gpuMode) String() string     { return m.v }
+func (m *gpuMode) Set(s string) error { m.v, m.set = s, true; return nil }
+
+// library is the mode for gollm.ModelOptions.GPU: "" when --gpu was not
+// given, so that the fallback to the CPU is only a Debug notice.
+func (m *gpuMode) library() string {
+	if !m.set {
+		return ""
 	}
 	return m.v
 }
 
-func (m *gpuMode) Set(s string) error { m.v, m.set = s, true; return nil }
-
 func (g *gpuFlags) register(fs *flag.FlagSet) {
-	fs.Var(&g.mode, "gpu", "device: auto (a CUDA GPU when usable, else the CPU; given explicitly, says why no GPU was used), cuda (a GPU or an error) or none")
+	g.mode.v = gollm.GPUAuto // the default the help shows
+	fs.Var(&g.mode, "gpu", "`device`: auto (a CUDA GPU when usable, else the CPU; given explicitly, says why no GPU was used), cuda (a GPU or an error) or none")
 	fs.IntVar(&g.layers, "gpu-layers", 0, "with a GPU: run only the last N layers on it (0: as many as fit)")
 	fs.BoolVar(&g.verbose, "v", false, "verbose: also print routine notices (why no GPU is used, the model loaded)")
 	fs.BoolVar(&g.verbose, "verbose", false, "same as -v")
@@ -108,14 +112,14 @@ func (g *gpuFlags) register(fs *flag.FlagSet) {
 // "gollm: " lines: those at Info and above, and with -v those at Debug.
 func (g *gpuFlags) apply(o *gollm.ModelOptions, stderr io.Writer) error {
 	switch g.mode.v {
-	case "", gollm.GPUAuto, gollm.GPUCUDA, gollm.GPUNone:
+	case gollm.GPUAuto, gollm.GPUCUDA, gollm.GPUNone:
 	default:
 		return fmt.Errorf("%w: --gpu is auto, cuda or none, not %s", errUsage, quote(g.mode.v))
 	}
 	if err := checkRange("gpu-layers", int64(g.layers), 0, 1<<16); err != nil {
 		return err
 	}
-	o.GPU, o.GPULayers = g.mode.v, g.layers
+	o.GPU, o.GPULayers = g.mode.library(), g.layers
 	o.Logger = slog.New(newLineHandler(stderr, g.level()))
 	return nil
 }

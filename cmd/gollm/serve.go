@@ -59,7 +59,10 @@ cancelled), and the process exits 0.
 
 One access-log line per request goes to stderr (--log-format text or
 json): id, status, prompt, cached and generated tokens, time to first
-token and duration; never message content.
+token and duration; never message content. The model's notices go to
+the same log: at Info what needs attention (no GPU used although
+--gpu auto was given, a model split between GPU and CPU), and with -v
+the routine too (why no GPU is used on a CPU-only machine).
 
 Without --model it serves the built-in demo model (random weights).
 
