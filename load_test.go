@@ -3,7 +3,9 @@ package gollm
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/gollm/gollm/internal/testdata"
@@ -68,5 +70,46 @@ func TestLoadModelContextCancel(t *testing.T) {
 	m, err = LoadModelContext(ctx, path, ModelOptions{OnProgress: func(done, total int64) { calls++ }})
 	if !errors.Is(err, context.Canceled) || m != nil || calls != 0 {
 		t.Errorf("cancelled before: %v, %d progress calls; want context.Canceled and none", err, calls)
+	}
+}
+
+// TestLoadCancelNoFallback: a load onto a (fake) GPU cancelled after the
+// weight check (from OnProgress at done = total, before the uploads)
+// returns ctx.Err() and no model: a cancellation is not one of the GPU
+// failures that GPUAuto answers by loading onto the CPU instead.
+func TestLoadCancelNoFallback(t *testing.T) {
+	withFakeGPU(t, 1<<30, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rec logRecords
+	m, err := LoadModelContext(ctx, testdata.Path("models", "qwen3-tiny-mixed.gguf"), ModelOptions{
+		GPU: GPUAuto, Logger: slog.New(&rec),
+		OnProgress: func(done, total int64) {
+			if done == total {
+				cancel()
+			}
+		},
+	})
+	if !errors.Is(err, context.Canceled) || m != nil {
+		t.Fatalf("got %v, %v; want context.Canceled", m, err)
+	}
+	if s := rec.String(); s != "" {
+		t.Errorf("a cancelled load logged %q", s)
+	}
+}
+
+// TestMonotone: a second pass of the weight check (after a GPU load fell
+// back to the CPU) does not move the progress back.
+func TestMonotone(t *testing.T) {
+	var got []int64
+	f := monotone(func(done, total int64) { got = append(got, done) })
+	for _, d := range []int64{0, 5, 10, 0, 5, 10} {
+		f(d, 10)
+	}
+	if !slices.Equal(got, []int64{0, 5, 10}) {
+		t.Errorf("reported %v, want [0 5 10]", got)
+	}
+	if monotone(nil) != nil {
+		t.Error("monotone(nil) should be nil: no callback to call")
 	}
 }
