@@ -208,7 +208,14 @@ func (m *Model) checkContextOptions(o ContextOptions) (ContextOptions, tensor.DT
 	if o.everyLogits {
 		outs = float64(o.BatchSize)
 	}
-	scratch := 4 * (float64(o.BatchSize)*float64(2*cfg.Embd+2*cfg.QDim+2*cfg.KVDim+2*cfg.FF) + outs*float64(cfg.Embd+2*cfg.Vocab))
+	// The feed-forward rows: gate and up; for a mixture of experts those
+	// of one expert at a time, plus the router logits, an expert's
+	// gathered input and output, and a token's k expert outputs.
+	ffn := float64(2 * cfg.FF)
+	if cfg.Experts > 0 {
+		ffn = float64(2*cfg.ExpertFF + cfg.Experts + (2+cfg.ExpertsUsed)*cfg.Embd)
+	}
+	scratch := 4 * (float64(o.BatchSize)*(float64(2*cfg.Embd+2*cfg.QDim+2*cfg.KVDim)+ffn) + outs*float64(cfg.Embd+2*cfg.Vocab))
 	if total, ok := sysmem.Total(); ok && kvBytes+scratch > float64(total) {
 		return bad("a %d-token KV cache (%s at %.0f bytes per token) and the scratch of a %d-token step (%s) need %s; this machine has %s of memory",
 			o.ContextSize, bytesText(kvBytes), perToken, o.BatchSize, bytesText(scratch), bytesText(kvBytes+scratch), bytesText(float64(total)))

@@ -24,6 +24,9 @@ func synthFamily(t *testing.T, preset, vocab string) *Model {
 		t.Fatal(err)
 	}
 	cfg.Embd, cfg.Layers, cfg.Heads, cfg.KVHeads, cfg.HeadDim, cfg.FF = 256, 2, 4, 2, 64, 512
+	if cfg.Experts > 0 {
+		cfg.Experts, cfg.ExpertsUsed, cfg.ExpertFF = 8, 2, 256
+	}
 	vf, err := gguf.Open(testdata.Path("vocab", vocab))
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +112,7 @@ func TestFamiliesGenerate(t *testing.T) {
 		{"llama3.2-1b", "llama3.gguf"},
 		{"mistral-7b", "qwen3.gguf"},
 		{"qwen2.5-0.5b", "qwen3.gguf"},
+		{"qwen3-30b-a3b", "qwen3.gguf"},
 	} {
 		t.Run(c.preset, func(t *testing.T) {
 			m := synthFamily(t, c.preset, c.vocab)

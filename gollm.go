@@ -1,4 +1,4 @@
-// Package gollm runs Llama 3.x, Mistral, Qwen2.5 and Qwen3 GGUF models in
+// Package gollm runs Llama 3.x, Mistral, Qwen2.5, Qwen3 and Qwen3-MoE GGUF models in
 // pure Go, several conversations at once.
 //
 // The API follows node-llama-cpp: load a Model, make a Context (a shared

@@ -90,6 +90,12 @@ func place(ctx context.Context, f *gguf.File, o ModelOptions) (*placement, error
 	if err != nil {
 		return fail(err)
 	}
+	if cfg.Experts > 0 {
+		// The CUDA backend has no mixture-of-experts kernels yet, and
+		// would refuse the first step (backend/cuda: Scatter).
+		gpu.Close()
+		return fail(fmt.Errorf("the mixture-of-experts FFN of %s runs on the CPU only so far", cfg.Arch))
+	}
 	p.backends = append(p.backends, gpu)
 	n, err := gpuLayers(f, cfg, gpu, o.GPULayers)
 	if err != nil {
@@ -152,7 +158,7 @@ func gpuLayers(f *gguf.File, cfg model.Config, gpu gpuBackend, want int) (int, e
 	// A default context: 4096 tokens of F16 KV for the offloaded layers,
 	// and the scratch of a 512-token step.
 	kvPerLayer := cuda.KVBytes(tensor.F16, 1, cfg.KVDim, 16, DefaultContextSize/16)
-	scratch := cuda.ScratchBytes(cuda.Shape{Embd: cfg.Embd, QDim: cfg.QDim, KVDim: cfg.KVDim, FF: cfg.FF, Vocab: cfg.Vocab}, DefaultBatchSize)
+	scratch := cuda.ScratchBytes(cuda.Shape{Embd: cfg.Embd, QDim: cfg.QDim, KVDim: cfg.KVDim, FF: cfg.FF, Vocab: vocabRows(f, cfg)}, DefaultBatchSize)
 	need := func(n int) cuda.Need {
 		return cuda.Need{Weights: sizes.Offload(n), KV: int64(n) * kvPerLayer, Scratch: scratch}
 	}
@@ -169,4 +175,21 @@ func gpuLayers(f *gguf.File, cfg model.Config, gpu gpuBackend, want int) (int, e
 		}
 	}
 	return 0, cuda.Plan(need(1), free, total) // not even one layer: say why
+}
+
+// vocabRows is the number of logits per token: the rows of the embedding
+// table. ReadConfig leaves Config.Vocab at 0 (Load sets it from the
+// table), and the logits are the largest part of the scratch: 151,936 ×
+// 512 tokens × 4 bytes = 297 MiB for Qwen3, which a plan without them
+// would not leave room for.
+func vocabRows(f *gguf.File, cfg model.Config) int {
+	if cfg.Vocab > 0 {
+		return cfg.Vocab
+	}
+	for _, ti := range f.Tensors() {
+		if ti.Name == "token_embd.weight" && len(ti.Shape) == 2 && ti.Shape[1] > 0 && ti.Shape[1] <= 1<<24 {
+			return int(ti.Shape[1])
+		}
+	}
+	return 0
 }

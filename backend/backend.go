@@ -142,6 +142,18 @@ type Backend interface {
 	AddBias(x Buffer, b Vector, n int)
 	// Gather copies x rows[i] into dst row i.
 	Gather(dst, x Buffer, rows []int32)
+	// Scatter copies x row i into dst row rows[i]: Gather's inverse (a
+	// mixture of experts puts each expert's output rows back in place).
+	Scatter(dst, x Buffer, rows []int32)
+	// WeightedSum mixes groups of k rows: for each i < n,
+	//
+	//	dst[i] = w[i·k]·x[i·k] + w[i·k+1]·x[i·k+1] + … + w[i·k+k-1]·x[i·k+k-1]
+	//
+	// each product rounded to float32, then added left to right (as
+	// llama.cpp's ggml_mul then ggml_add of the expert outputs), so a row's
+	// result depends only on its own k rows and weights. x's rows may be
+	// overwritten (the CPU scales them in place).
+	WeightedSum(dst, x Buffer, w []float32, k, n int)
 	// Read copies the first n rows of x into dst (row-major).
 	Read(dst []float32, x Buffer, n int)
 	// Write copies n rows from src (row-major) into x. With Read it moves

@@ -33,7 +33,7 @@ type batchedGolden struct {
 // the stronger gollm property: the batched logits are bit-identical to
 // running each sequence alone.
 func TestBatchedGoldens(t *testing.T) {
-	for _, model := range []string{"qwen3-tiny-q6k", "qwen3-tiny-mixed", "llama-tiny", "qwen2-tiny"} {
+	for _, model := range []string{"qwen3-tiny-q6k", "qwen3-tiny-mixed", "llama-tiny", "qwen2-tiny", "qwen3moe-tiny"} {
 		var file map[string]batchedGolden
 		readJSON(t, &file, model, "batched.json")
 		fx := loadFixture(t, model, false, Options{})
@@ -142,7 +142,7 @@ func soloLogits(t *testing.T, m *Model, kv tensor.DType, prompt, decode []int32,
 // chunked prefill interleaved with decoding) and requires bit-identical
 // logits for the target at every step, for both KV element types.
 func TestBatchInvariance(t *testing.T) {
-	for _, model := range []string{"qwen3-tiny-mixed", "llama-tiny", "qwen2-tiny"} {
+	for _, model := range []string{"qwen3-tiny-mixed", "llama-tiny", "qwen2-tiny", "qwen3moe-tiny"} {
 		t.Run(model, func(t *testing.T) { testBatchInvariance(t, model) })
 	}
 }

@@ -1,5 +1,5 @@
 // Package model implements the decoder-only transformers of the families
-// in family.go (llama, qwen2, qwen3): loading their weights from a GGUF file and computing next-token logits for a flat batch that mixes
+// in family.go (llama, qwen2, qwen3, qwen3moe): loading their weights from a GGUF file and computing next-token logits for a flat batch that mixes
 // tokens of several sequences, attending through a paged KV cache.
 package model
 
@@ -50,6 +50,13 @@ type Config struct {
 	QDim      int // Heads*HeadDim: width of the query projection
 	KVDim     int // KVHeads*HeadDim: width of the key and value projections
 	FileBytes int64
+
+	// A mixture of experts (qwen3moe; all 0 for a dense family): each
+	// layer has Experts feed-forward blocks of width ExpertFF, and each
+	// token goes through ExpertsUsed of them (family.go, moe.go).
+	Experts     int // expert_count
+	ExpertsUsed int // expert_used_count (top-k)
+	ExpertFF    int // expert_feed_forward_length
 
 	fam           *family // the pieces of the architecture
 	declaredVocab int     // <arch>.vocab_size when the file has it (0: absent)
@@ -106,6 +113,11 @@ const (
 	tensorsOutside = 2
 	// maxVocabKey bounds <arch>.vocab_size like maxVocab the embedding rows.
 	maxVocabKey = maxVocab
+	// maxExperts bounds expert_count: 8 times llama.cpp's own limit,
+	// LLAMA_MAX_EXPERTS = 512 (Qwen3-30B-A3B and 235B-A22B have 128).
+	// An expert tensor holds at most maxExperts · maxWidth² = 2^48
+	// values, so its size fits an int64 whatever the type.
+	maxExperts = 1 << 12
 )
 
 // Ranges of the float hyperparameters. All must be finite.
@@ -138,15 +150,17 @@ var (
 // type is an error naming the key, the type found and the type wanted,
 // and every value must lie in its range (see the limits above), with
 // errors naming the key and the value. Required keys are block_count,
-// context_length, embedding_length, feed_forward_length,
-// attention.head_count and attention.head_count_kv; the others have
+// context_length, embedding_length, feed_forward_length (but for a
+// mixture of experts), attention.head_count and attention.head_count_kv; the others have
 // defaults (key_length: embedding_length / head_count; rope.freq_base:
 // 10000; layer_norm_rms_epsilon: 1e-6; no rope scaling). Optional keys
 // that only confirm what the rest implies are checked against it:
 // rope.dimension_count must be the head dimension (gollm rotates whole
-// heads), vocab_size the rows of token_embd (checked by Load), and
-// expert_count must be absent or 0 (a llama file with experts is Mixtral,
-// a mixture of experts gollm does not run yet).
+// heads), vocab_size the rows of token_embd (checked by Load), and, for a
+// dense family, expert_count must be absent or 0 (a llama file with
+// experts is Mixtral, a mixture of experts gollm does not run yet). A
+// mixture-of-experts family (qwen3moe) requires expert_count and
+// expert_used_count (see readExperts).
 //
 // The layer count is also bounded by the file: block_count layers need
 // 9 to 12 tensors each (by family), so a file with fewer tensors than that cannot hold the
@@ -180,6 +194,17 @@ func ReadConfig(f *gguf.File) (Config, error) {
 		{&c.KVHeads, "attention.head_count_kv", 1, maxHeads},
 	}
 	for _, it := range required {
+		if it.name == "feed_forward_length" && c.fam.ffn == ffnMoE {
+			// A mixture of experts has no dense FFN: llama.cpp reads
+			// the key (for the expert width's fallback) but does not
+			// need it, so it is optional there (0 when absent).
+			v, _, err := r.int(it.name, it.lo, it.hi)
+			if err != nil {
+				return c, err
+			}
+			c.FF = int(v)
+			continue
+		}
 		if *it.dst, err = r.requiredInt(it.name, it.lo, it.hi); err != nil {
 			return c, err
 		}
@@ -207,7 +232,11 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	} else if present {
 		c.declaredVocab = int(n)
 	}
-	if n, present, err := r.int("expert_count", 0, maxHeads); err != nil {
+	if c.fam.ffn == ffnMoE {
+		if err := r.readExperts(&c); err != nil {
+			return c, err
+		}
+	} else if n, present, err := r.int("expert_count", 0, maxExperts); err != nil {
 		return c, err
 	} else if present && n > 0 {
 		return c, fmt.Errorf("%w: %s = %d: a mixture of experts under %q is not supported yet", ErrArchitecture, r.key("expert_count"), n, arch)
@@ -235,6 +264,49 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	}
 	c.FileBytes = f.Bytes()
 	return c, nil
+}
+
+// readExperts reads a mixture of experts' hyperparameters, as llama.cpp
+// reads them for qwen3moe:
+//
+//   - expert_count (required): experts per layer, 1 to maxExperts;
+//   - expert_used_count (required): experts per token, 1 to expert_count
+//     (llama.cpp asserts both);
+//   - expert_feed_forward_length: an expert's width, 1 to maxWidth. When
+//     absent llama.cpp takes feed_forward_length / expert_used_count
+//     (rounded down), and so does gollm; a quotient of 0 is an error, and
+//     so is a file with neither key. (feed_forward_length itself is
+//     optional for a mixture of experts, which has no dense FFN.)
+//
+// Qwen3-30B-A3B: 128 experts, 8 used, width 768 (its feed_forward_length,
+// 6144, is the dense width the experts replace: 8 · 768).
+func (r metaReader) readExperts(c *Config) error {
+	var err error
+	if c.Experts, err = r.requiredInt("expert_count", 1, maxExperts); err != nil {
+		return err
+	}
+	if c.ExpertsUsed, err = r.requiredInt("expert_used_count", 1, maxExperts); err != nil {
+		return err
+	}
+	if c.ExpertsUsed > c.Experts {
+		return configErr("%s = %d exceeds %s = %d (a token cannot use more experts than a layer has)",
+			r.key("expert_used_count"), c.ExpertsUsed, r.key("expert_count"), c.Experts)
+	}
+	n, present, err := r.int("expert_feed_forward_length", 1, maxWidth)
+	if err != nil {
+		return err
+	}
+	if !present {
+		if c.FF == 0 {
+			return configErr("%s and %s are both missing", r.key("expert_feed_forward_length"), r.key("feed_forward_length"))
+		}
+		if n = int64(c.FF / c.ExpertsUsed); n < 1 {
+			return configErr("%s is missing and %s / %s = %d / %d rounds to 0",
+				r.key("expert_feed_forward_length"), r.key("feed_forward_length"), r.key("expert_used_count"), c.FF, c.ExpertsUsed)
+		}
+	}
+	c.ExpertFF = int(n)
+	return nil
 }
 
 // checkLayersFit bounds the layer count by the tensors in the file. Load

@@ -19,6 +19,7 @@ import (
 //	llama       NORM      -          -        optional   dense  (Llama 3.x, Mistral)
 //	qwen2       NEOX      -          ✓           -       dense  (Qwen2.5)
 //	qwen3       NEOX      ✓          -           -       dense
+//	qwen3moe    NEOX      ✓          -           -       MoE    (Qwen3-30B-A3B)
 //
 // Every family reads its hyperparameters under its own key prefix
 // ("llama.block_count", "qwen2.block_count", …: the value of
@@ -31,9 +32,10 @@ import (
 // A new piece is a field here, its tensors in layerTensors (with a `need`
 // that says which families have them), a named step in Forward, and a
 // backend operation if no existing one computes it. The mixture-of-experts
-// FFN of qwen3moe will be the first ffnKind besides ffnDense: its router
-// and expert tensors join layerTensors under need(ffn == ffnMoE), and
-// Forward's feed-forward block calls one function or the other.
+// FFN of qwen3moe is the first ffnKind besides ffnDense: its router and
+// expert tensors are in layerTensors under need(moe), the dense ones under
+// need(dense), and Forward's feed-forward block calls one function or the
+// other (feedForward).
 type family struct {
 	arch string // general.architecture, and the prefix of its metadata keys
 	// rope is how the dimensions of a head pair up when rotated:
@@ -59,6 +61,10 @@ type ffnKind uint8
 const (
 	// ffnDense: x += W_down · (silu(W_gate·x̂) ⊙ W_up·x̂).
 	ffnDense ffnKind = iota
+	// ffnMoE: a mixture of experts (moe.go). A router picks
+	// expert_used_count of expert_count SwiGLU blocks per token, and
+	// x += Σ_k w_k · W_down,e_k · (silu(W_gate,e_k·x̂) ⊙ W_up,e_k·x̂).
+	ffnMoE
 )
 
 // families lists the architectures gollm runs, by name.
@@ -66,6 +72,7 @@ var families = []family{
 	{arch: "llama", rope: backend.RopeNorm, ropeFreqs: true, ffn: ffnDense},
 	{arch: "qwen2", rope: backend.RopeNeoX, qkvBias: true, ffn: ffnDense},
 	{arch: "qwen3", rope: backend.RopeNeoX, qkNorm: true, ffn: ffnDense},
+	{arch: "qwen3moe", rope: backend.RopeNeoX, qkNorm: true, ffn: ffnMoE},
 }
 
 // familyOf returns the family of an architecture name, or nil.
@@ -95,44 +102,60 @@ const (
 	tGate
 	tUp
 	tDown
+	tRouter
+	tGateExps
+	tUpExps
+	tDownExps
 	numLayerTensors
 )
 
 // layerTensor declares one tensor of a layer: its name after
 // "blk.<i>.", its shape from the configuration ((rows, cols); rows 0 for
-// a vector), and which families have it (nil: all).
+// a vector), which families have it (nil: all), and whether it holds one
+// such matrix per expert (a 3-D tensor of expert_count matrices).
 type layerTensor struct {
-	name  string
-	shape func(c *Config) (rows, cols int)
-	need  func(f *family) bool
+	name      string
+	shape     func(c *Config) (rows, cols int)
+	need      func(f *family) bool
+	perExpert bool
 }
 
 func qkNorm(f *family) bool  { return f.qkNorm }
 func qkvBias(f *family) bool { return f.qkvBias }
+func dense(f *family) bool   { return f.ffn == ffnDense }
+func moe(f *family) bool     { return f.ffn == ffnMoE }
 
 // layerTensors is every tensor a layer of some family has, in load order.
 var layerTensors = [numLayerTensors]layerTensor{
-	tAttnNorm: {"attn_norm.weight", func(c *Config) (int, int) { return 0, c.Embd }, nil},
-	tWQ:       {"attn_q.weight", func(c *Config) (int, int) { return c.QDim, c.Embd }, nil},
-	tWK:       {"attn_k.weight", func(c *Config) (int, int) { return c.KVDim, c.Embd }, nil},
-	tWV:       {"attn_v.weight", func(c *Config) (int, int) { return c.KVDim, c.Embd }, nil},
-	tBQ:       {"attn_q.bias", func(c *Config) (int, int) { return 0, c.QDim }, qkvBias},
-	tBK:       {"attn_k.bias", func(c *Config) (int, int) { return 0, c.KVDim }, qkvBias},
-	tBV:       {"attn_v.bias", func(c *Config) (int, int) { return 0, c.KVDim }, qkvBias},
-	tQNorm:    {"attn_q_norm.weight", func(c *Config) (int, int) { return 0, c.HeadDim }, qkNorm},
-	tKNorm:    {"attn_k_norm.weight", func(c *Config) (int, int) { return 0, c.HeadDim }, qkNorm},
-	tWO:       {"attn_output.weight", func(c *Config) (int, int) { return c.Embd, c.QDim }, nil},
-	tFFNNorm:  {"ffn_norm.weight", func(c *Config) (int, int) { return 0, c.Embd }, nil},
-	tGate:     {"ffn_gate.weight", func(c *Config) (int, int) { return c.FF, c.Embd }, nil},
-	tUp:       {"ffn_up.weight", func(c *Config) (int, int) { return c.FF, c.Embd }, nil},
-	tDown:     {"ffn_down.weight", func(c *Config) (int, int) { return c.Embd, c.FF }, nil},
+	tAttnNorm: {"attn_norm.weight", func(c *Config) (int, int) { return 0, c.Embd }, nil, false},
+	tWQ:       {"attn_q.weight", func(c *Config) (int, int) { return c.QDim, c.Embd }, nil, false},
+	tWK:       {"attn_k.weight", func(c *Config) (int, int) { return c.KVDim, c.Embd }, nil, false},
+	tWV:       {"attn_v.weight", func(c *Config) (int, int) { return c.KVDim, c.Embd }, nil, false},
+	tBQ:       {"attn_q.bias", func(c *Config) (int, int) { return 0, c.QDim }, qkvBias, false},
+	tBK:       {"attn_k.bias", func(c *Config) (int, int) { return 0, c.KVDim }, qkvBias, false},
+	tBV:       {"attn_v.bias", func(c *Config) (int, int) { return 0, c.KVDim }, qkvBias, false},
+	tQNorm:    {"attn_q_norm.weight", func(c *Config) (int, int) { return 0, c.HeadDim }, qkNorm, false},
+	tKNorm:    {"attn_k_norm.weight", func(c *Config) (int, int) { return 0, c.HeadDim }, qkNorm, false},
+	tWO:       {"attn_output.weight", func(c *Config) (int, int) { return c.Embd, c.QDim }, nil, false},
+	tFFNNorm:  {"ffn_norm.weight", func(c *Config) (int, int) { return 0, c.Embd }, nil, false},
+	tGate:     {"ffn_gate.weight", func(c *Config) (int, int) { return c.FF, c.Embd }, dense, false},
+	tUp:       {"ffn_up.weight", func(c *Config) (int, int) { return c.FF, c.Embd }, dense, false},
+	tDown:     {"ffn_down.weight", func(c *Config) (int, int) { return c.Embd, c.FF }, dense, false},
+	// The mixture of experts: the router (expert, embd), and each
+	// expert's SwiGLU matrices as one 3-D tensor per kind, ne
+	// [cols, rows, expert] in the file (Qwen3-30B-A3B: gate and up
+	// [2048, 768, 128], down [768, 2048, 128]).
+	tRouter:   {"ffn_gate_inp.weight", func(c *Config) (int, int) { return c.Experts, c.Embd }, moe, false},
+	tGateExps: {"ffn_gate_exps.weight", func(c *Config) (int, int) { return c.ExpertFF, c.Embd }, moe, true},
+	tUpExps:   {"ffn_up_exps.weight", func(c *Config) (int, int) { return c.ExpertFF, c.Embd }, moe, true},
+	tDownExps: {"ffn_down_exps.weight", func(c *Config) (int, int) { return c.Embd, c.ExpertFF }, moe, true},
 }
 
 // has reports whether the family's layers have tensor i of layerTensors.
 func (f *family) has(i int) bool { return layerTensors[i].need == nil || layerTensors[i].need(f) }
 
 // tensorsPerLayer is the number of tensors one layer of the family needs:
-// 9 for llama, 12 for qwen2, 11 for qwen3.
+// 9 for llama, 12 for qwen2, 11 for qwen3, 12 for qwen3moe.
 func (f *family) tensorsPerLayer() int {
 	n := 0
 	for i := range layerTensors {
@@ -153,8 +176,20 @@ func layerParts(c *Config, i int) [numLayerTensors]*part {
 		}
 		rows, cols := lt.shape(c)
 		parts[j] = &part{name: fmt.Sprintf("blk.%d.%s", i, lt.name), rows: rows, cols: cols}
+		if lt.perExpert {
+			parts[j].experts = c.Experts
+		}
 	}
 	return parts
+}
+
+// experts returns the per-expert views of a loaded 3-D part (nil for a
+// piece the family does not have).
+func experts(p *part) []backend.Weight {
+	if p == nil {
+		return nil
+	}
+	return p.ws
 }
 
 // newLayer builds a layer from its loaded parts (see layerParts); the
@@ -176,6 +211,7 @@ func newLayer(p [numLayerTensors]*part) layer {
 		attnNorm: v(tAttnNorm), wq: w(tWQ), wk: w(tWK), wv: w(tWV),
 		bq: v(tBQ), bk: v(tBK), bv: v(tBV), qNorm: v(tQNorm), kNorm: v(tKNorm),
 		wo: w(tWO), ffnNorm: v(tFFNNorm), wGate: w(tGate), wUp: w(tUp), wDown: w(tDown),
+		router: w(tRouter), gateExps: experts(p[tGateExps]), upExps: experts(p[tUpExps]), downExps: experts(p[tDownExps]),
 	}
 }
 
@@ -205,6 +241,8 @@ func DescribeFamily(arch string) (pieces string, ok bool) {
 	switch f.ffn {
 	case ffnDense:
 		parts = append(parts, "dense FFN")
+	case ffnMoE:
+		parts = append(parts, "mixture-of-experts FFN (softmax router, top-k renormalised)")
 	}
 	return strings.Join(parts, ", "), true
 }

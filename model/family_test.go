@@ -21,6 +21,7 @@ func TestFamilyPieces(t *testing.T) {
 		{"qwen3-tiny-q6k", "qwen3", "neox", 64, 512, 256, true, false},
 		{"llama-tiny", "llama", "norm", 32, 256, 64, false, false},
 		{"qwen2-tiny", "qwen2", "neox", 64, 256, 128, false, true},
+		{"qwen3moe-tiny", "qwen3moe", "neox", 64, 512, 256, true, false},
 	}
 	for _, c := range cases {
 		fx := loadFixture(t, c.model, false, Options{})
@@ -39,6 +40,10 @@ func TestFamilyPieces(t *testing.T) {
 			if (L.bq != nil) != c.qkvBias || (L.bk != nil) != c.qkvBias || (L.bv != nil) != c.qkvBias {
 				t.Errorf("%s layer %d: q/k/v biases loaded %v, want %v", c.model, i, L.bq != nil, c.qkvBias)
 			}
+			moe := cfg.Arch == "qwen3moe"
+			if (L.wGate != nil) == moe || (L.router != nil) != moe || (len(L.gateExps) == 8) != moe || (len(L.upExps) == 8) != moe || (len(L.downExps) == 8) != moe {
+				t.Errorf("%s layer %d: dense FFN %v, router %v, %d/%d/%d experts", c.model, i, L.wGate != nil, L.router != nil, len(L.gateExps), len(L.upExps), len(L.downExps))
+			}
 		}
 	}
 }
@@ -48,7 +53,7 @@ func TestFamilyPieces(t *testing.T) {
 // biases for qwen2, none for llama), and its matrices are what a forward
 // step reads.
 func TestFamilyWeightBytes(t *testing.T) {
-	for _, name := range []string{"llama-tiny", "qwen2-tiny"} {
+	for _, name := range []string{"llama-tiny", "qwen2-tiny", "qwen3moe-tiny"} {
 		fx := loadFixture(t, name, false, Options{})
 		s, err := WeightBytes(fx.file, nil)
 		if err != nil {
@@ -74,8 +79,26 @@ func TestFamilyWeightBytes(t *testing.T) {
 				}
 			}
 		}
-		if read := got - vectors; read != fx.m.WeightBytesPerToken() { // tied: the embedding is the LM head
-			t.Errorf("%s: matrices read per step %d, the loaded model says %d", name, read, fx.m.WeightBytesPerToken())
+		// A token reads every matrix once, of the experts 2 of 8; tied:
+		// the embedding is the LM head.
+		if read := s.Active() - vectors; read != fx.m.WeightBytesPerToken() {
+			t.Errorf("%s: matrices read per token %d, the loaded model says %d", name, read, fx.m.WeightBytesPerToken())
+		}
+		var experts int64
+		for _, b := range s.ExpertBytes {
+			experts += b
+		}
+		if name == "qwen3moe-tiny" {
+			// 2 layers × 3 tensors × 8 experts × 256 rows of Q6_K (210 bytes a row).
+			if want := int64(2 * 3 * 8 * 256 * 210); experts != want || s.Experts != 8 || s.ExpertsUsed != 2 {
+				t.Errorf("%s: expert bytes %d, want %d (experts %d, used %d)", name, experts, want, s.Experts, s.ExpertsUsed)
+			}
+			if got-s.Active() != experts/8*6 {
+				t.Errorf("%s: total %d, active %d: the difference is not 6 of 8 experts (%d)", name, got, s.Active(), experts/8*6)
+			}
+			t.Logf("%s: %d bytes in all, %d read per token", name, got, s.Active())
+		} else if experts != 0 || got != s.Active() { // tied, no rope_freqs: everything is read
+			t.Errorf("%s: dense, but expert bytes %d, total %d, active %d", name, experts, got, s.Active())
 		}
 	}
 }

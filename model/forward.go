@@ -43,6 +43,8 @@ type State struct {
 	// Linear allocates nothing, where a literal list would every step.
 	proj []layerProj          // (layer)
 	head []backend.Projection // logits = Wout · x̂
+
+	route *routing // a mixture of experts' routing on the host (nil: dense)
 }
 
 // layerProj lists one layer's products with their destination buffers.
@@ -51,6 +53,11 @@ type layerProj struct {
 	out    []backend.Projection // Wo · attention
 	gateUp []backend.Projection // Wgate·x̂, Wup·x̂
 	down   []backend.Projection // Wdown · swiglu
+
+	// A mixture of experts instead of gateUp and down:
+	router    []backend.Projection   // router logits = Wrouter · x̂
+	expGateUp [][]backend.Projection // (expert) Wgate,e·x̂, Wup,e·x̂ of the gathered rows
+	expDown   [][]backend.Projection // (expert) Wdown,e · swiglu
 }
 
 // stageState holds one stage's KV storage and scratch activations, one
@@ -63,10 +70,11 @@ type stageState struct {
 	k      backend.Buffer // (token, kvDim)
 	v      backend.Buffer // (token, kvDim)
 	att    backend.Buffer // (token, qDim) attention output before the projection
-	gate   backend.Buffer // (token, ff)
-	up     backend.Buffer // (token, ff)
+	gate   backend.Buffer // (token, ff), or (token, expertFF) for a mixture of experts
+	up     backend.Buffer // (token, ff), or (token, expertFF)
 	xo     backend.Buffer // (output, embd) rows that produce logits (last stage)
 	logits backend.Buffer // (output, vocab) (last stage)
+	moe    *moeScratch    // a mixture of experts' buffers (nil: dense)
 }
 
 // stores fans copy-on-write block copies out to every stage's storage.
@@ -104,11 +112,20 @@ func (m *Model) NewState(o StateOptions) (*State, error) {
 			return nil, err
 		}
 		all = append(all, store)
+		ff := c.FF
+		if c.fam.ffn == ffnMoE {
+			ff = c.ExpertFF // the gathered rows of one expert at a time
+		}
 		ss := stageState{store: store,
 			x: be.NewBuffer(n, c.Embd), xn: be.NewBuffer(n, c.Embd),
 			q: be.NewBuffer(n, c.QDim), k: be.NewBuffer(n, c.KVDim), v: be.NewBuffer(n, c.KVDim),
 			att:  be.NewBuffer(n, c.QDim),
-			gate: be.NewBuffer(n, c.FF), up: be.NewBuffer(n, c.FF),
+			gate: be.NewBuffer(n, ff), up: be.NewBuffer(n, ff),
+		}
+		if c.fam.ffn == ffnMoE {
+			// An expert gets each token at most once, so n rows suffice.
+			ss.moe = &moeScratch{router: be.NewBuffer(n, c.Experts),
+				x: be.NewBuffer(n, c.Embd), y: be.NewBuffer(n, c.Embd), out: be.NewBuffer(n*c.ExpertsUsed, c.Embd)}
 		}
 		if i == len(m.stages)-1 {
 			ss.xo, ss.logits = be.NewBuffer(o.MaxOutputs, c.Embd), be.NewBuffer(o.MaxOutputs, c.Vocab)
@@ -118,16 +135,28 @@ func (m *Model) NewState(o StateOptions) (*State, error) {
 	if len(m.stages) > 1 {
 		s.host = make([]float32, n*c.Embd)
 	}
+	if c.fam.ffn == ffnMoE {
+		s.route = newRouting(n, c.Experts, c.ExpertsUsed)
+	}
 	for si, st := range m.stages {
 		ss := &s.stages[si]
 		for l := st.from; l < st.to; l++ {
 			L := &m.layers[l]
-			s.proj = append(s.proj, layerProj{
-				qkv:    []backend.Projection{{Dst: ss.q, W: L.wq}, {Dst: ss.k, W: L.wk}, {Dst: ss.v, W: L.wv}},
-				out:    []backend.Projection{{Dst: ss.xn, W: L.wo}},
-				gateUp: []backend.Projection{{Dst: ss.gate, W: L.wGate}, {Dst: ss.up, W: L.wUp}},
-				down:   []backend.Projection{{Dst: ss.xn, W: L.wDown}},
-			})
+			P := layerProj{
+				qkv: []backend.Projection{{Dst: ss.q, W: L.wq}, {Dst: ss.k, W: L.wk}, {Dst: ss.v, W: L.wv}},
+				out: []backend.Projection{{Dst: ss.xn, W: L.wo}},
+			}
+			if c.fam.ffn == ffnMoE {
+				P.router = []backend.Projection{{Dst: ss.moe.router, W: L.router}}
+				for e := range L.gateExps {
+					P.expGateUp = append(P.expGateUp, []backend.Projection{{Dst: ss.gate, W: L.gateExps[e]}, {Dst: ss.up, W: L.upExps[e]}})
+					P.expDown = append(P.expDown, []backend.Projection{{Dst: ss.moe.y, W: L.downExps[e]}})
+				}
+			} else {
+				P.gateUp = []backend.Projection{{Dst: ss.gate, W: L.wGate}, {Dst: ss.up, W: L.wUp}}
+				P.down = []backend.Projection{{Dst: ss.xn, W: L.wDown}}
+			}
+			s.proj = append(s.proj, P)
 		}
 	}
 	last := &s.stages[len(s.stages)-1]
@@ -190,7 +219,7 @@ func (m *Model) Forward(s *State, b *flat.Batch, logits []float32) error {
 
 			// Feed-forward block: x += ffn(rmsnorm(x))
 			be.RMSNorm(ss.xn, ss.x, L.ffnNorm, eps, n)
-			m.feedForward(be, n, ss, P) // xn = ffn(xn) (token, embd)
+			m.feedForward(be, n, ss, P, s) // xn = ffn(xn) (token, embd)
 			be.Add(ss.x, ss.xn, n)
 		}
 	}
@@ -230,14 +259,18 @@ func normHeads(be backend.Backend, eps float32, n int, ss *stageState, L *layer)
 }
 
 // feedForward computes the family's feed-forward block on the normalised
-// rows xn (token, embd), leaving its output in xn. Every family so far is
-// dense (ffnDense):
+// rows xn (token, embd), leaving its output in xn. A dense family
+// (ffnDense):
 //
 //	xn = W_down · (silu(W_gate·xn) ⊙ W_up·xn)   gate, up (token, ff)
 //
-// A mixture of experts (ffnMoE, qwen3moe) will route each token here to
-// its experts instead.
-func (m *Model) feedForward(be backend.Backend, n int, ss *stageState, P *layerProj) {
+// A mixture of experts (ffnMoE, qwen3moe) routes each token to
+// expert_used_count of its experts and mixes their outputs (moe.go).
+func (m *Model) feedForward(be backend.Backend, n int, ss *stageState, P *layerProj, s *State) {
+	if ss.moe != nil {
+		m.mixtureOfExperts(be, n, ss, P, s.route)
+		return
+	}
 	be.Linear(ss.xn, n, P.gateUp...) // gate, up
 	be.SwiGLU(ss.gate, ss.gate, ss.up, n)
 	be.Linear(ss.gate, n, P.down...) // xn = Wdown · gate

@@ -67,7 +67,7 @@ type fixture struct {
 
 // fixtureFiles maps the golden-data folders of the other families to
 // their model files (the qwen3 folders are named like their files).
-var fixtureFiles = map[string]string{"llama-tiny": "llama-tiny-q6k", "qwen2-tiny": "qwen2-tiny-q6k"}
+var fixtureFiles = map[string]string{"llama-tiny": "llama-tiny-q6k", "qwen2-tiny": "qwen2-tiny-q6k", "qwen3moe-tiny": "qwen3moe-tiny-q6k"}
 
 func loadFixture(t testing.TB, name string, exact bool, opts Options) *fixture {
 	t.Helper()
@@ -221,6 +221,8 @@ func goldenSets() []goldenSet {
 		{"llama-tiny", "forward_exact.json", true, Options{}, tolExact},
 		{"qwen2-tiny", "forward.json", false, Options{}, 0},
 		{"qwen2-tiny", "forward_exact.json", true, Options{}, tolExact},
+		{"qwen3moe-tiny", "forward.json", false, Options{}, 0},
+		{"qwen3moe-tiny", "forward_exact.json", true, Options{}, tolExact},
 	}
 }
 
@@ -233,10 +235,41 @@ func goldenSets() []goldenSet {
 // must stay as close to llama.cpp as llama.cpp stays to itself; that is
 // tighter than tolLlama and than the 0.3 the README suggests for
 // implementations that do not round like llama.cpp.
+//
+// A mixture of experts is the exception: there llama.cpp's variants
+// differ by up to 0.29 (qwen3moe-tiny), all of it at tokens where the
+// router's k-th and (k+1)-th probabilities nearly tie, so that a rounding
+// picks another expert (tolerances.json → moe_router_near_ties). Away
+// from those, llama.cpp stays within 0.065 of the float64 reference
+// (max_abs_diff_elsewhere); gollm must stay that close to llama.cpp at
+// every position, near-ties included (it does: 0.044), since it rounds
+// the activations as llama.cpp does and so routes the same way.
 func llamaSpread(t testing.TB, model string) float64 {
 	var tols map[string]json.RawMessage
 	readJSON(t, &tols, model, "tolerances.json")
 	spread := 0.0
+	if raw, ok := tols["moe_router_near_ties"]; ok {
+		var ties map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &ties); err != nil {
+			t.Fatalf("%s/tolerances.json moe_router_near_ties: %v", model, err)
+		}
+		for name, r := range ties {
+			var v struct {
+				Elsewhere *float64 `json:"max_abs_diff_elsewhere"`
+			}
+			if name == "near_tie_threshold" {
+				continue
+			}
+			if err := json.Unmarshal(r, &v); err != nil || v.Elsewhere == nil {
+				t.Fatalf("%s/tolerances.json moe_router_near_ties.%s: no max_abs_diff_elsewhere (%v)", model, name, err)
+			}
+			spread = max(spread, *v.Elsewhere)
+		}
+		if spread <= 0 || spread > tolLlama {
+			t.Fatalf("%s/tolerances.json: llama.cpp's spread away from router near-ties %g is not in (0, %g]", model, spread, tolLlama)
+		}
+		return spread
+	}
 	for _, k := range []string{"kv_f16", "kv_f16_flashattn", "kv_f32_flashattn"} {
 		var v struct {
 			Prompt float64 `json:"max_abs_diff_prompt_topk"`

@@ -67,7 +67,7 @@ func TestLoadErrors(t *testing.T) {
 				return gguf.String("gemma3"), true
 			}
 			return v, true
-		}, nil, ErrArchitecture, `"gemma3" (gollm supports llama, qwen2, qwen3)`},
+		}, nil, ErrArchitecture, `"gemma3" (gollm supports llama, qwen2, qwen3, qwen3moe)`},
 		{"missing hyperparameter", func(k string, v gguf.Value) (gguf.Value, bool) {
 			return v, k != "qwen3.block_count"
 		}, nil, ErrConfig, "qwen3.block_count"},

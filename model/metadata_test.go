@@ -181,7 +181,7 @@ func metadataCases() []metaCase {
 		{name: "feed_forward_length missing", edit: drop(q + "feed_forward_length"), want: ErrConfig, mention: "qwen3.feed_forward_length is missing"},
 		{name: "head_count missing", edit: drop(q + "attention.head_count"), want: ErrConfig, mention: "qwen3.attention.head_count is missing"},
 		{name: "head_count_kv missing", edit: drop(q + "attention.head_count_kv"), want: ErrConfig, mention: "qwen3.attention.head_count_kv is missing"},
-		{name: "other architecture", edit: set("general.architecture", gguf.String("gemma3")), want: ErrArchitecture, mention: `"gemma3" (gollm supports llama, qwen2, qwen3)`},
+		{name: "other architecture", edit: set("general.architecture", gguf.String("gemma3")), want: ErrArchitecture, mention: `"gemma3" (gollm supports llama, qwen2, qwen3, qwen3moe)`},
 
 		// Integer ranges, whatever the integer type.
 		{name: "block_count 0", edit: set(q+"block_count", gguf.Uint32(0)), want: ErrConfig, mention: "qwen3.block_count = 0, want 1 to 4096"},
@@ -343,6 +343,87 @@ func metadataCases() []metaCase {
 		metaCase{name: "qwen2: expert_count as bool", fixture: qwen2, edit: set(l2+"expert_count", gguf.Bool(true)), want: ErrConfig,
 			mention: "qwen2.expert_count is a bool, want an integer"},
 	)
+	// The mixture of experts (qwen3moe-tiny: 8 experts of width 256, 2
+	// used, 12 tensors a layer: the router F32 [256, 8], the expert
+	// tensors Q6_K [256, 256, 8]; 2 layers).
+	const q = "qwen3moe."
+	moe := "qwen3moe-tiny-q6k"
+	const slab = 256 * 210 // one expert's Q6_K matrix
+	c = append(c,
+		metaCase{name: "qwen3moe: expert_count as float32", fixture: moe, edit: set(q+"expert_count", gguf.Float32(8)), want: ErrConfig,
+			mention: "qwen3moe.expert_count is a float32, want an integer"},
+		metaCase{name: "qwen3moe: expert_count missing", fixture: moe, edit: drop(q + "expert_count"), want: ErrConfig,
+			mention: "qwen3moe.expert_count is missing"},
+		metaCase{name: "qwen3moe: expert_count 0", fixture: moe, edit: set(q+"expert_count", gguf.Uint32(0)), want: ErrConfig,
+			mention: "qwen3moe.expert_count = 0, want 1 to 4096"},
+		metaCase{name: "qwen3moe: expert_count 2^32-1", fixture: moe, edit: set(q+"expert_count", gguf.Uint32(math.MaxUint32)), want: ErrConfig,
+			mention: "qwen3moe.expert_count = 4294967295, want 1 to 4096"},
+		metaCase{name: "qwen3moe: expert_count 16, the file has 8", fixture: moe, edit: set(q+"expert_count", gguf.Uint32(16)), want: ErrTensor,
+			mention: "blk.0.ffn_gate_inp.weight has shape [256 8], the configuration needs [256 16]"},
+		metaCase{name: "qwen3moe: expert_used_count missing", fixture: moe, edit: drop(q + "expert_used_count"), want: ErrConfig,
+			mention: "qwen3moe.expert_used_count is missing"},
+		metaCase{name: "qwen3moe: expert_used_count as string", fixture: moe, edit: set(q+"expert_used_count", gguf.String("2")), want: ErrConfig,
+			mention: "qwen3moe.expert_used_count is a string, want an integer"},
+		metaCase{name: "qwen3moe: expert_used_count 0", fixture: moe, edit: set(q+"expert_used_count", gguf.Int32(0)), want: ErrConfig,
+			mention: "qwen3moe.expert_used_count = 0, want 1 to 4096"},
+		metaCase{name: "qwen3moe: expert_used_count -1", fixture: moe, edit: set(q+"expert_used_count", gguf.Int32(-1)), want: ErrConfig,
+			mention: "qwen3moe.expert_used_count = -1, want 1 to 4096"},
+		metaCase{name: "qwen3moe: expert_used_count above expert_count", fixture: moe, edit: set(q+"expert_used_count", gguf.Uint32(9)), want: ErrConfig,
+			mention: "qwen3moe.expert_used_count = 9 exceeds qwen3moe.expert_count = 8 (a token cannot use more experts than a layer has)"},
+		metaCase{name: "qwen3moe: expert_used_count = expert_count", fixture: moe, edit: set(q+"expert_used_count", gguf.Uint32(8))},
+		metaCase{name: "qwen3moe: expert_used_count 1", fixture: moe, edit: set(q+"expert_used_count", gguf.Uint64(1))},
+		metaCase{name: "qwen3moe: expert_feed_forward_length as bool", fixture: moe, edit: set(q+"expert_feed_forward_length", gguf.Bool(true)), want: ErrConfig,
+			mention: "qwen3moe.expert_feed_forward_length is a bool, want an integer"},
+		metaCase{name: "qwen3moe: expert_feed_forward_length 0", fixture: moe, edit: set(q+"expert_feed_forward_length", gguf.Uint32(0)), want: ErrConfig,
+			mention: "qwen3moe.expert_feed_forward_length = 0, want 1 to 262144"},
+		metaCase{name: "qwen3moe: expert_feed_forward_length 128", fixture: moe, edit: set(q+"expert_feed_forward_length", gguf.Uint32(128)), want: ErrTensor,
+			mention: "blk.0.ffn_gate_exps.weight has shape [256 256 8], the configuration needs [256 128 8]"},
+		// Without the key llama.cpp takes feed_forward_length /
+		// expert_used_count: 768 / 2 = 384, not the file's 256.
+		metaCase{name: "qwen3moe: expert_feed_forward_length missing", fixture: moe, edit: drop(q + "expert_feed_forward_length"), want: ErrTensor,
+			mention: "blk.0.ffn_gate_exps.weight has shape [256 256 8], the configuration needs [256 384 8]"},
+		metaCase{name: "qwen3moe: expert_feed_forward_length missing, feed_forward_length 512", fixture: moe,
+			edit: fileEdit{drop: []string{q + "expert_feed_forward_length"}, set: map[string]gguf.Value{q + "feed_forward_length": gguf.Uint32(512)}}},
+		metaCase{name: "qwen3moe: expert_feed_forward_length missing, feed_forward_length 1, 2 used", fixture: moe,
+			edit: fileEdit{drop: []string{q + "expert_feed_forward_length"}, set: map[string]gguf.Value{q + "feed_forward_length": gguf.Uint32(1)}}, want: ErrConfig,
+			mention: "qwen3moe.expert_feed_forward_length is missing and qwen3moe.feed_forward_length / qwen3moe.expert_used_count = 1 / 2 rounds to 0"},
+		metaCase{name: "qwen3moe: feed_forward_length missing (optional)", fixture: moe, edit: drop(q + "feed_forward_length")},
+		metaCase{name: "qwen3moe: feed_forward_length as float", fixture: moe, edit: set(q+"feed_forward_length", gguf.Float32(768)), want: ErrConfig,
+			mention: "qwen3moe.feed_forward_length is a float32, want an integer"},
+		metaCase{name: "qwen3moe: expert_feed_forward_length and feed_forward_length missing", fixture: moe,
+			edit: drop(q+"expert_feed_forward_length", q+"feed_forward_length"), want: ErrConfig,
+			mention: "qwen3moe.expert_feed_forward_length and qwen3moe.feed_forward_length are both missing"},
+		metaCase{name: "qwen3: feed_forward_length missing (required for a dense FFN)", fixture: "qwen3-tiny-q6k", edit: drop("qwen3.feed_forward_length"), want: ErrConfig,
+			mention: "qwen3.feed_forward_length is missing"},
+		metaCase{name: "qwen3moe: ffn_down_exps missing", fixture: moe, edit: dropTensor("blk.1.ffn_down_exps.weight"), want: ErrTensor,
+			mention: "blk.1.ffn_down_exps.weight is missing: qwen3moe.block_count = 2 needs at least 26 tensors (12 per layer"},
+		metaCase{name: "qwen3moe: router missing, a filler in its place", fixture: moe,
+			edit: fileEdit{tensor: func(ti *gguf.Tensor) bool { return ti.Name != "blk.0.ffn_gate_inp.weight" }, extra: fillers(1)}, want: ErrTensor,
+			mention: `tensor not found: "blk.0.ffn_gate_inp.weight"`},
+		metaCase{name: "qwen3moe: an expert tensor with 2 dimensions", fixture: moe, edit: fileEdit{tensor: func(ti *gguf.Tensor) bool {
+			if ti.Name == "blk.0.ffn_up_exps.weight" {
+				ti.Shape = []int64{256, 2048}
+			}
+			return true
+		}}, want: ErrTensor, mention: "blk.0.ffn_up_exps.weight has shape [256 2048], the configuration needs [256 256 8]"},
+		metaCase{name: "qwen3moe: an expert tensor with a fourth dimension", fixture: moe, edit: fileEdit{tensor: func(ti *gguf.Tensor) bool {
+			if ti.Name == "blk.1.ffn_gate_exps.weight" {
+				ti.Shape = []int64{256, 256, 4, 2}
+			}
+			return true
+		}}, want: ErrTensor, mention: "blk.1.ffn_gate_exps.weight has shape [256 256 4 2], the configuration needs [256 256 8]"},
+		metaCase{name: "qwen3moe: NaN scale in expert 5", fixture: moe, edit: poison("blk.1.ffn_up_exps.weight", 5*slab+3*210+208, halfNaN...), want: ErrNotFinite,
+			mention: "blk.1.ffn_up_exps.weight (q6_K, 8×256×256) at expert 5, row 3, columns 0-255: block 1283 has scale d = NaN"},
+		metaCase{name: "qwen3moe: NaN in the router", fixture: moe, edit: poison("blk.0.ffn_gate_inp.weight", 4*(7*256+9), f32NaN...), want: ErrNotFinite,
+			mention: "blk.0.ffn_gate_inp.weight (f32, 8×256) at row 7, column 9 is NaN"},
+		metaCase{name: "qwen3moe: block_count 4096", fixture: moe, edit: set(q+"block_count", gguf.Uint32(4096)), want: ErrTensor,
+			mention: "blk.2.attn_norm.weight is missing: qwen3moe.block_count = 4096 needs at least 49154 tensors (12 per layer, plus token_embd and output_norm), the file has 26"},
+		metaCase{name: "qwen3: expert_count 8", fixture: "qwen3-tiny-q6k", edit: set("qwen3.expert_count", gguf.Uint32(8)), want: ErrArchitecture,
+			mention: `qwen3.expert_count = 8: a mixture of experts under "qwen3" is not supported yet`},
+		metaCase{name: "qwen3moe: a dense ffn_up is not needed", fixture: moe, edit: fileEdit{extra: func(w *gguf.Writer) error {
+			return w.AddTensor("blk.0.ffn_up.weight", tensor.F32, []int64{256, 1}, make([]byte, 4*256))
+		}}},
+	)
 	return c
 }
 
@@ -406,7 +487,11 @@ func TestMetadata(t *testing.T) {
 					if err != nil {
 						t.Fatalf("exact=%v: %v", exact, err)
 					}
-					if m.Config.Layers != 4 {
+					wantLayers := 4
+					if fixture == "qwen3moe-tiny-q6k" {
+						wantLayers = 2
+					}
+					if m.Config.Layers != wantLayers {
 						t.Fatalf("exact=%v: %d layers", exact, m.Config.Layers)
 					}
 					continue

@@ -59,6 +59,11 @@ type layer struct {
 	wGate    backend.Weight // (ff, embd)
 	wUp      backend.Weight // (ff, embd)
 	wDown    backend.Weight // (embd, ff)
+	// A mixture of experts (qwen3moe) instead of wGate, wUp, wDown:
+	router   backend.Weight   // (expert, embd) ffn_gate_inp, F32
+	gateExps []backend.Weight // (expert) of (expertFF, embd): views into ffn_gate_exps
+	upExps   []backend.Weight // (expert) of (expertFF, embd): views into ffn_up_exps
+	downExps []backend.Weight // (expert) of (embd, expertFF): views into ffn_down_exps
 }
 
 // Model is a loaded model of one of the families (family.go):
@@ -160,9 +165,13 @@ func LoadContext(ctx context.Context, f *gguf.File, be backend.Backend, opts Opt
 		m.layers[i] = newLayer(p.layers[i])
 	}
 	// A step reads every layer matrix and the LM head once; the embedding
-	// table only a row per token, so it counts only as the LM head.
+	// table only a row per token, so it counts only as the LM head. A
+	// token reads expert_used_count of each layer's expert_count experts.
 	for _, pt := range p.all() {
-		if pt.rows > 0 && pt != p.tokEmbd && pt != p.output {
+		switch {
+		case pt.experts > 0:
+			m.weightsB += pt.t.Size / int64(pt.experts) * int64(cfg.ExpertsUsed)
+		case pt.rows > 0 && pt != p.tokEmbd && pt != p.output:
 			m.weightsB += pt.t.Size
 		}
 	}
@@ -224,9 +233,11 @@ func (m *Model) Backends() ([]backend.Backend, []int) {
 	return bes, layers
 }
 
-// WeightBytesPerToken is the number of weight bytes one forward step reads
-// (every matrix once; the embedding table only a row per token). It sets
-// the memory-bandwidth ceiling for generating one token.
+// WeightBytesPerToken is the number of weight bytes one forward step of
+// one token reads (every matrix once; the embedding table only a row per
+// token; of a mixture of experts, the router and the expert_used_count
+// experts the token is routed to: the active parameters). It sets the
+// memory-bandwidth ceiling for generating one token.
 func (m *Model) WeightBytesPerToken() int64 { return m.weightsB }
 
 // part is one tensor the model needs: its name, its shape in the model's
@@ -235,17 +246,23 @@ func (m *Model) WeightBytesPerToken() int64 { return m.weightsB }
 type part struct {
 	name       string
 	rows, cols int // a (rows, cols) matrix; a vector has rows 0 and cols values
+	experts    int // > 0: a 3-D tensor of that many (rows, cols) matrices, one per expert
 	be         backend.Backend
 	t          gguf.Tensor
-	w          backend.Weight // a loaded matrix
-	v          backend.Vector // a loaded vector
+	w          backend.Weight   // a loaded matrix
+	ws         []backend.Weight // (expert) a loaded 3-D tensor: one view per expert
+	v          backend.Vector   // a loaded vector
 }
 
 func matrix(name string, rows, cols int) *part { return &part{name: name, rows: rows, cols: cols} }
 func vector(name string, n int) *part          { return &part{name: name, cols: n} }
 
-// String names the part for errors: "blk.0.ffn_up.weight (f16, 768×256)".
+// String names the part for errors: "blk.0.ffn_up.weight (f16, 768×256)",
+// "blk.0.ffn_up_exps.weight (q6_k, 8×256×256)" (experts × rows × cols).
 func (p *part) String() string {
+	if p.experts > 0 {
+		return fmt.Sprintf("%s (%s, %d×%d×%d)", p.name, p.t.Type, p.experts, p.rows, p.cols)
+	}
 	if p.rows == 0 {
 		return fmt.Sprintf("%s (%s, %d)", p.name, p.t.Type, p.cols)
 	}
@@ -262,15 +279,19 @@ func (p *part) at(i, n int) string {
 		return fmt.Sprintf("elements %d-%d", i, i+n-1)
 	}
 	r, c := i/p.cols, i%p.cols
-	if n == 1 {
-		return fmt.Sprintf("row %d, column %d", r, c)
+	where := fmt.Sprintf("row %d", r)
+	if p.experts > 0 {
+		where = fmt.Sprintf("expert %d, row %d", r/p.rows, r%p.rows)
 	}
-	return fmt.Sprintf("row %d, columns %d-%d", r, c, c+n-1)
+	if n == 1 {
+		return fmt.Sprintf("%s, column %d", where, c)
+	}
+	return fmt.Sprintf("%s, columns %d-%d", where, c, c+n-1)
 }
 
 // find looks the part up in the file and checks its shape and type,
 // without touching its data. In the file a matrix's shape is [cols, rows]
-// (ne0 first).
+// (ne0 first), a 3-D expert tensor's [cols, rows, experts].
 func (p *part) find(f *gguf.File) error {
 	t, err := f.Tensor(p.name)
 	if err != nil {
@@ -279,6 +300,9 @@ func (p *part) find(f *gguf.File) error {
 	want := []int64{int64(p.cols)}
 	if p.rows > 0 {
 		want = append(want, int64(p.rows))
+	}
+	if p.experts > 0 {
+		want = append(want, int64(p.experts))
 	}
 	if !slices.Equal(t.Shape, want) {
 		return fmt.Errorf("%w: %s has shape %v, the configuration needs %v", ErrTensor, p.name, t.Shape, want)
@@ -290,9 +314,24 @@ func (p *part) find(f *gguf.File) error {
 	return nil
 }
 
-// load prepares the part on its backend.
+// load prepares the part on its backend. A 3-D expert tensor becomes one
+// weight per expert, each a view of its own rows·rowBytes bytes of the
+// mapping (expert e's matrix is the e-th slab of the tensor, ggml's
+// layout), so the experts stay in their file format and nothing is
+// copied on the CPU.
 func (p *part) load() error {
 	var err error
+	if p.experts > 0 {
+		slab := len(p.t.Data) / p.experts // find checked the shape; gguf the size
+		p.ws = make([]backend.Weight, p.experts)
+		for e := range p.ws {
+			name := fmt.Sprintf("%s[%d]", p.name, e)
+			if p.ws[e], err = p.be.LoadWeight(name, p.t.Type, p.rows, p.cols, p.t.Data[e*slab:(e+1)*slab]); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrTensor, p.name, err)
+			}
+		}
+		return nil
+	}
 	if p.rows > 0 {
 		p.w, err = p.be.LoadWeight(p.name, p.t.Type, p.rows, p.cols, p.t.Data)
 	} else {

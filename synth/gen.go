@@ -320,6 +320,8 @@ func (j tensorJob) fillChunk(dst []byte, c int) error {
 		fillFloats(dst, tensor.F32, r, 1, 0.05)
 	case j.spec.kind == kindBias:
 		fillFloats(dst, tensor.F32, r, 0, 0.05)
+	case j.spec.kind == kindRouter:
+		fillFloats(dst, tensor.F32, r, 0, j.cfg.WeightStd)
 	case j.spec.kind == kindRopeFreqs:
 		for i, v := range llama3RopeFreqs(j.cfg.RopeBase, 2*len(dst)/4, j.cfg.Llama3RopeFactor) {
 			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))

@@ -1,5 +1,5 @@
 // Package synth writes GGUF files with random weights for the families
-// gollm runs (qwen3, llama, qwen2): the same metadata keys, tensor names,
+// gollm runs (qwen3, llama, qwen2, qwen3moe): the same metadata keys, tensor names,
 // shapes and types that llama.cpp's converter and llama-quantize produce
 // for a real checkpoint of that architecture, filled with random numbers. Such a file loads and runs like a real model (it just
 // talks nonsense), which is all that tests and benchmarks need; no real
@@ -7,7 +7,7 @@
 //
 // Sizes come from presets shaped like the real models (qwen3-0.6b …
 // qwen3-8b, llama3.2-1b … llama3.1-8b, mistral-7b, qwen2.5-0.5b …
-// qwen2.5-7b) or from any Config. The output is a pure function of the
+// qwen2.5-7b, qwen3-30b-a3b) or from any Config. The output is a pure function of the
 // Config (seed included) and of the vocabulary file, if one is given:
 // every tensor, and every chunk of rows within a tensor, draws from its own
 // random stream derived from the seed, the tensor name and the chunk
@@ -33,7 +33,9 @@
 //
 // Norm weights (attn_norm, ffn_norm, output_norm, attn_q_norm,
 // attn_k_norm) are always F32, 1 + 0.05·N(0,1), as llama.cpp keeps them;
-// Qwen2's q/k/v biases are F32 N(0, 0.05²). A Llama 3.1/3.2 preset also
+// Qwen2's q/k/v biases are F32 N(0, 0.05²); a qwen3moe router
+// (ffn_gate_inp) is F32 N(0, WeightStd²), as llama-quantize leaves it
+// unquantized. A Llama 3.1/3.2 preset also
 // gets rope_freqs.weight, the F32 factors llama.cpp's converter computes
 // from the "llama3" rope scaling (see llama3RopeFreqs).
 package synth
@@ -54,7 +56,7 @@ var ErrConfig = errors.New("synth: invalid config")
 // Config describes the model to write. Zero fields take the defaults
 // listed with each (see Normalize).
 type Config struct {
-	Arch    string // general.architecture: "qwen3" (default), "llama" or "qwen2"
+	Arch    string // general.architecture: "qwen3" (default), "llama", "qwen2" or "qwen3moe"
 	Name    string // general.name; default "qwen3-synth"
 	Embd    int    // n_embd: width of the residual stream
 	Layers  int    // n_layer: number of transformer blocks
@@ -78,10 +80,18 @@ type Config struct {
 	// 32 for 3.2), low/high frequency factors 1 and 4 over an original
 	// context of 8192, as the real files have.
 	Llama3RopeFactor float64
+
+	// A mixture of experts (qwen3moe only): Experts SwiGLU experts of
+	// width ExpertFF per layer, ExpertsUsed of them per token, in place of
+	// the dense feed-forward matrices (FF is still written as
+	// feed_forward_length, as the converter does).
+	Experts     int
+	ExpertsUsed int
+	ExpertFF    int
 }
 
 // Architectures lists the values Config.Arch may take.
-var Architectures = []string{"llama", "qwen2", "qwen3"}
+var Architectures = []string{"llama", "qwen2", "qwen3", "qwen3moe"}
 
 // Defaults for zero Config fields.
 const (
@@ -130,6 +140,13 @@ var presets = map[string]Config{
 	"qwen2.5-1.5b": {Arch: "qwen2", Embd: 1536, Layers: 28, Heads: 12, KVHeads: 2, HeadDim: 128, FF: 8960, Vocab: QwenVocab, Tied: true, ContextLength: 32768},
 	"qwen2.5-3b":   {Arch: "qwen2", Embd: 2048, Layers: 36, Heads: 16, KVHeads: 2, HeadDim: 128, FF: 11008, Vocab: QwenVocab, Tied: true, ContextLength: 32768},
 	"qwen2.5-7b":   {Arch: "qwen2", Embd: 3584, Layers: 28, Heads: 28, KVHeads: 4, HeadDim: 128, FF: 18944, Vocab: 152064, ContextLength: 32768},
+
+	// Qwen3-30B-A3B (config.json of Qwen/Qwen3-30B-A3B: num_experts 128,
+	// num_experts_per_tok 8, moe_intermediate_size 768, intermediate_size
+	// 6144, untied, rope_theta 1e6, rms_norm_eps 1e-6): 30.5 G parameters,
+	// 3.3 G active per token.
+	"qwen3-30b-a3b": {Arch: "qwen3moe", Embd: 2048, Layers: 48, Heads: 32, KVHeads: 4, HeadDim: 128, FF: 6144, Vocab: QwenVocab,
+		Experts: 128, ExpertsUsed: 8, ExpertFF: 768},
 }
 
 // Preset returns the named preset with Type Q6_K, Name "<name>-synth" and
@@ -176,6 +193,8 @@ const (
 	maxLayers = 1024
 	maxVocab  = 1 << 22
 	maxHeads  = 1024
+	// maxExperts is llama.cpp's LLAMA_MAX_EXPERTS.
+	maxExperts = 512
 )
 
 // validate checks a (normalized) Config. vocab is the vocabulary size that
@@ -189,6 +208,10 @@ func (c Config) validate(vocab int) error {
 		return bad("architecture %q (want one of %v)", c.Arch, Architectures)
 	case c.Arch == "qwen2" && c.Heads*c.HeadDim != c.Embd:
 		return bad("qwen2: heads*head_dim = %d*%d must equal embd %d (llama.cpp's qwen2 needs it)", c.Heads, c.HeadDim, c.Embd)
+	case (c.Arch == "qwen3moe") != (c.Experts != 0) || c.Experts < 0 || c.Experts > maxExperts:
+		return bad("experts %d: qwen3moe needs 1 to %d, the other architectures none", c.Experts, maxExperts)
+	case c.Arch == "qwen3moe" && (c.ExpertsUsed < 1 || c.ExpertsUsed > c.Experts || c.ExpertFF < 1 || c.ExpertFF > maxDim):
+		return bad("qwen3moe: experts used %d must be 1 to experts %d, expert ff %d 1 to %d", c.ExpertsUsed, c.Experts, c.ExpertFF, maxDim)
 	case c.Llama3RopeFactor != 0 && (c.Arch != "llama" || !(c.Llama3RopeFactor >= 1 && c.Llama3RopeFactor <= 1024)):
 		return bad("llama3 rope factor %g needs architecture llama and a factor from 1 to 1024", c.Llama3RopeFactor)
 	case c.Embd <= 0 || c.Embd > maxDim:
@@ -215,11 +238,18 @@ func (c Config) validate(vocab int) error {
 	}
 	// A quantized row must be a whole number of blocks, of the type or of
 	// its fallback (see matrixType). Every matrix's row (ne0) is embd,
-	// heads*head_dim or ff.
-	for _, d := range []struct {
+	// heads*head_dim, ff or (qwen3moe) expert ff.
+	widths := []struct {
 		name string
 		n    int
-	}{{"embd", c.Embd}, {"heads*head_dim", c.Heads * c.HeadDim}, {"ff", c.FF}} {
+	}{{"embd", c.Embd}, {"heads*head_dim", c.Heads * c.HeadDim}, {"ff", c.FF}}
+	if c.Arch == "qwen3moe" {
+		widths = append(widths, struct {
+			name string
+			n    int
+		}{"expert ff", c.ExpertFF})
+	}
+	for _, d := range widths {
 		if t := c.matrixType(d.n); d.n%t.BlockSize() != 0 {
 			return bad("%s = %d is not a multiple of the %s block size %d", d.name, d.n, t, t.BlockSize())
 		}
@@ -264,6 +294,7 @@ const (
 	kindNorm                      // F32 1 + 0.05·N(0,1)
 	kindBias                      // F32 0.05·N(0,1)
 	kindRopeFreqs                 // F32 llama3RopeFreqs
+	kindRouter                    // F32 random weights, std WeightStd (a qwen3moe router)
 )
 
 // Tensors lists the tensors of a model with this Config and vocabulary
@@ -271,7 +302,13 @@ const (
 // checkpoint of the architecture (matrices are (in, out): ne0 is the
 // input width). Every family has the attention and feed-forward matrices
 // and the two norms of each block; qwen3 adds attn_q_norm and attn_k_norm,
-// qwen2 the q/k/v biases, and a Llama 3.1/3.2 preset rope_freqs.
+// qwen2 the q/k/v biases, and a Llama 3.1/3.2 preset rope_freqs. qwen3moe
+// has qwen3's attention and, instead of the dense ffn_gate, ffn_up and
+// ffn_down, the router ffn_gate_inp [embd, experts] (F32) and the 3-D
+// expert tensors ffn_gate_exps, ffn_up_exps [embd, expertFF, experts] and
+// ffn_down_exps [expertFF, embd, experts]; with exactly 8 experts its
+// attn_k and attn_v are Q8_0, as llama-quantize makes them for 8-expert
+// models.
 func (c Config) Tensors(vocab int) []TensorSpec {
 	c = c.Normalize()
 	var out []TensorSpec
@@ -288,7 +325,16 @@ func (c Config) Tensors(vocab int) []TensorSpec {
 	}
 	qDim := c.Heads * c.HeadDim    // width of all query heads
 	kvDim := c.KVHeads * c.HeadDim // width of all key (or value) heads
-	qwen2, qwen3 := c.Arch == "qwen2", c.Arch == "qwen3"
+	moe := c.Arch == "qwen3moe"
+	qwen2, qwen3 := c.Arch == "qwen2", c.Arch == "qwen3" || moe
+	// attnKV is attn_k or attn_v: Q8_0 in an 8-expert model quantized to
+	// a lower type (llama-quantize's rule), else like every matrix.
+	attnKV := func(name string) {
+		add(name, kindMatrix, c.Embd, kvDim)
+		if moe && c.Experts == 8 && c.Type.BlockSize() > 1 && c.Embd%32 == 0 {
+			out[len(out)-1].Type = tensor.Q8_0
+		}
+	}
 	if !c.Tied {
 		add("output.weight", kindMatrix, c.Embd, vocab)
 	}
@@ -302,7 +348,7 @@ func (c Config) Tensors(vocab int) []TensorSpec {
 		if qwen2 {
 			add(p+"attn_k.bias", kindBias, kvDim)
 		}
-		add(p+"attn_k.weight", kindMatrix, c.Embd, kvDim)
+		attnKV(p + "attn_k.weight")
 		if qwen3 {
 			add(p+"attn_k_norm.weight", kindNorm, c.HeadDim)
 		}
@@ -318,7 +364,15 @@ func (c Config) Tensors(vocab int) []TensorSpec {
 		if qwen2 {
 			add(p+"attn_v.bias", kindBias, kvDim)
 		}
-		add(p+"attn_v.weight", kindMatrix, c.Embd, kvDim)
+		attnKV(p + "attn_v.weight")
+		if moe {
+			add(p+"ffn_down_exps.weight", kindMatrix, c.ExpertFF, c.Embd, c.Experts)
+			add(p+"ffn_gate_exps.weight", kindMatrix, c.Embd, c.ExpertFF, c.Experts)
+			add(p+"ffn_gate_inp.weight", kindRouter, c.Embd, c.Experts)
+			add(p+"ffn_norm.weight", kindNorm, c.Embd)
+			add(p+"ffn_up_exps.weight", kindMatrix, c.Embd, c.ExpertFF, c.Experts)
+			continue
+		}
 		add(p+"ffn_down.weight", kindMatrix, c.FF, c.Embd)
 		add(p+"ffn_gate.weight", kindMatrix, c.Embd, c.FF)
 		add(p+"ffn_norm.weight", kindNorm, c.Embd)

@@ -47,7 +47,7 @@ func TestPresets(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 		specs := c.Tensors(c.Vocab)
-		want := 2 + map[string]int{"qwen3": 11, "llama": 9, "qwen2": 12}[c.Arch]*c.Layers
+		want := 2 + map[string]int{"qwen3": 11, "llama": 9, "qwen2": 12, "qwen3moe": 12}[c.Arch]*c.Layers
 		if !c.Tied {
 			want++
 		}
@@ -77,7 +77,7 @@ func TestPresets(t *testing.T) {
 }
 
 // TestTinyLayoutMatchesFixture: the qwen3-tiny preset, and Configs shaped
-// like the llama and qwen2 fixtures, give exactly the tensor names, types,
+// like the llama, qwen2 and qwen3moe fixtures, give exactly the tensor names, types,
 // shapes and order of the fixture models (written by llama.cpp's converter
 // and llama-quantize), and the same <arch>.* values.
 func TestTinyLayoutMatchesFixture(t *testing.T) {
@@ -94,6 +94,8 @@ func TestTinyLayoutMatchesFixture(t *testing.T) {
 			ContextLength: 8192, RopeBase: 500000, Type: tensor.Q6_K}},
 		{"qwen2-tiny-q6k", Config{Arch: "qwen2", Embd: 256, Layers: 4, Heads: 4, KVHeads: 2, HeadDim: 64, FF: 768, Tied: true,
 			ContextLength: 4096, Type: tensor.Q6_K}},
+		{"qwen3moe-tiny-q6k", Config{Arch: "qwen3moe", Embd: 256, Layers: 2, Heads: 8, KVHeads: 4, HeadDim: 64, FF: 768, Tied: true,
+			ContextLength: 4096, Type: tensor.Q6_K, Experts: 8, ExpertsUsed: 2, ExpertFF: 256}},
 	} {
 		t.Run(c.file, func(t *testing.T) { testLayoutMatchesFixture(t, c.file, c.cfg) })
 	}
@@ -465,5 +467,83 @@ func TestLlama3RopeFreqs(t *testing.T) {
 	// 2π·500000^(2i/128) lies in (2048, 8192) for i = 29 … 34.
 	if blended != 6 {
 		t.Errorf("%d blended factors, want 6: %v", blended, f)
+	}
+}
+
+// TestPresetQwen3MoE: the qwen3-30b-a3b preset has Qwen3-30B-A3B's
+// tensors: 48 layers of qwen3 attention (32 query heads of 128, 4 KV
+// heads), an F32 router of 128 experts and 3-D expert tensors of width
+// 768, an untied LM head; 30.5 G parameters of which 3.3 G are active (8
+// of 128 experts), and at Q4_K about 17.2 GB (the file itself is not
+// written here).
+func TestPresetQwen3MoE(t *testing.T) {
+	c, err := Preset("qwen3-30b-a3b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Type = tensor.Q4_K
+	if err := c.validate(c.Vocab); err != nil {
+		t.Fatal(err)
+	}
+	specs := c.Tensors(c.Vocab)
+	if len(specs) != 3+12*48 {
+		t.Fatalf("%d tensors, want %d", len(specs), 3+12*48)
+	}
+	byName := map[string]TensorSpec{}
+	for _, s := range specs {
+		byName[s.Name] = s
+	}
+	for name, want := range map[string]struct {
+		t     tensor.DType
+		shape []int64
+	}{
+		"blk.47.ffn_gate_inp.weight":  {tensor.F32, []int64{2048, 128}},
+		"blk.47.ffn_gate_exps.weight": {tensor.Q4_K, []int64{2048, 768, 128}},
+		"blk.47.ffn_up_exps.weight":   {tensor.Q4_K, []int64{2048, 768, 128}},
+		"blk.47.ffn_down_exps.weight": {tensor.Q4_K, []int64{768, 2048, 128}},
+		"blk.0.attn_q.weight":         {tensor.Q4_K, []int64{2048, 4096}},
+		"blk.0.attn_k.weight":         {tensor.Q4_K, []int64{2048, 512}},
+		"blk.0.attn_output.weight":    {tensor.Q4_K, []int64{4096, 2048}},
+		"blk.0.attn_q_norm.weight":    {tensor.F32, []int64{128}},
+		"output.weight":               {tensor.Q4_K, []int64{2048, 151936}},
+	} {
+		s, ok := byName[name]
+		if !ok || s.Type != want.t || !slices.Equal(s.Shape, want.shape) {
+			t.Errorf("%s: %s %v, want %s %v", name, s.Type, s.Shape, want.t, want.shape)
+		}
+	}
+	if _, ok := byName["blk.0.ffn_up.weight"]; ok {
+		t.Error("a dense ffn_up in a mixture of experts")
+	}
+	var params, active, bytes int64
+	for _, s := range specs {
+		n := int64(1)
+		for _, d := range s.Shape {
+			n *= d
+		}
+		params += n
+		if len(s.Shape) == 3 {
+			n = n / 128 * 8
+		}
+		active += n
+		job, err := newTensorJob(s, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bytes += job.size()
+	}
+	t.Logf("qwen3-30b-a3b: %.4g parameters, %.4g active, %.4g GB at Q4_K", float64(params), float64(active), float64(bytes)/1e9)
+	if params < 30.4e9 || params > 30.6e9 || active < 3.3e9 || active > 3.4e9 || bytes < 17.1e9 || bytes > 17.3e9 {
+		t.Errorf("%d parameters, %d active, %d bytes; want 30.5 G, 3.3 G, about 17.2 GB", params, active, bytes)
+	}
+	bad := c
+	bad.ExpertsUsed = 129
+	if err := bad.validate(c.Vocab); !errors.Is(err, ErrConfig) {
+		t.Errorf("129 of 128 experts used: %v", err)
+	}
+	bad = c
+	bad.Arch = "qwen3"
+	if err := bad.validate(c.Vocab); !errors.Is(err, ErrConfig) {
+		t.Errorf("experts on a dense architecture: %v", err)
 	}
 }

@@ -15,8 +15,9 @@ import (
 // llama.cpp's loader reads (block_count, context_length, embedding_length,
 // feed_forward_length, attention.head_count, attention.head_count_kv,
 // rope.freq_base, attention.layer_norm_rms_epsilon, then
-// attention.key_length and value_length for qwen3 and wherever the head
-// width is not embedding_length / head_count, and vocab_size and
+// expert_count, expert_used_count and expert_feed_forward_length for
+// qwen3moe, attention.key_length and value_length for qwen3 and qwen3moe
+// and wherever the head width is not embedding_length / head_count, and vocab_size and
 // rope.dimension_count for llama, as its converter writes them), the
 // tokenizer, general.quantization_version and general.file_type, in the
 // order llama.cpp's tools write them.
@@ -88,7 +89,13 @@ func newWriter(cfg Config, vocabFrom *gguf.File) (*gguf.Writer, error) {
 		{Key: a + "rope.freq_base", Value: gguf.Float32(float32(cfg.RopeBase))},
 		{Key: a + "attention.layer_norm_rms_epsilon", Value: gguf.Float32(float32(cfg.RMSEps))},
 	}
-	if cfg.Arch == "qwen3" || cfg.Heads*cfg.HeadDim != cfg.Embd {
+	if cfg.Arch == "qwen3moe" {
+		kvs = append(kvs,
+			gguf.KV{Key: a + "expert_count", Value: gguf.Uint32(uint32(cfg.Experts))},
+			gguf.KV{Key: a + "expert_used_count", Value: gguf.Uint32(uint32(cfg.ExpertsUsed))},
+			gguf.KV{Key: a + "expert_feed_forward_length", Value: gguf.Uint32(uint32(cfg.ExpertFF))})
+	}
+	if cfg.Arch == "qwen3" || cfg.Arch == "qwen3moe" || cfg.Heads*cfg.HeadDim != cfg.Embd {
 		kvs = append(kvs,
 			gguf.KV{Key: a + "attention.key_length", Value: gguf.Uint32(uint32(cfg.HeadDim))},
 			gguf.KV{Key: a + "attention.value_length", Value: gguf.Uint32(uint32(cfg.HeadDim))})

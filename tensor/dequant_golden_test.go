@@ -54,8 +54,8 @@ func (s *neumaier) value() float64 { return s.sum + s.c }
 // tensor of both fixture models, the listed rows bit for bit and the
 // whole-tensor sums to 1e-12 relative.
 func TestDequantizeGoldens(t *testing.T) {
-	files := map[string]string{"llama-tiny": "llama-tiny-q6k", "qwen2-tiny": "qwen2-tiny-q6k"}
-	for _, model := range []string{"qwen3-tiny-q6k", "qwen3-tiny-mixed", "llama-tiny", "qwen2-tiny"} {
+	files := map[string]string{"llama-tiny": "llama-tiny-q6k", "qwen2-tiny": "qwen2-tiny-q6k", "qwen3moe-tiny": "qwen3moe-tiny-q6k"}
+	for _, model := range []string{"qwen3-tiny-q6k", "qwen3-tiny-mixed", "llama-tiny", "qwen2-tiny", "qwen3moe-tiny"} {
 		t.Run(model, func(t *testing.T) {
 			file := model
 			if f, ok := files[model]; ok {

@@ -67,6 +67,7 @@ func TestGoldenTokenize(t *testing.T) {
 		{[]string{"models", "qwen3-tiny-q6k.gguf"}, []string{"qwen3-tiny-q6k", "tokenize.json"}},
 		{[]string{"models", "qwen3-tiny-mixed.gguf"}, []string{"qwen3-tiny-mixed", "tokenize.json"}},
 		{[]string{"models", "qwen2-tiny-q6k.gguf"}, []string{"qwen2-tiny", "tokenize.json"}},
+		{[]string{"models", "qwen3moe-tiny-q6k.gguf"}, []string{"qwen3moe-tiny", "tokenize.json"}},
 		{[]string{"vocab", "llama3.gguf"}, []string{"vocab", "llama3.tokenize.json"}},
 		{[]string{"models", "llama-tiny-q6k.gguf"}, []string{"llama-tiny", "tokenize.json"}},
 	} {
@@ -123,6 +124,7 @@ func TestGoldenPrompts(t *testing.T) {
 		{"qwen3-tiny-q6k", "qwen3-tiny-q6k", "qwen3.gguf"},
 		{"qwen3-tiny-mixed", "qwen3-tiny-mixed", "deepseek-r1-qwen3.gguf"},
 		{"qwen2-tiny", "qwen2-tiny-q6k", "qwen3.gguf"},
+		{"qwen3moe-tiny", "qwen3moe-tiny-q6k", "qwen3.gguf"},
 		{"llama-tiny", "llama-tiny-q6k", "llama3.gguf"},
 	} {
 		t.Run(c.model, func(t *testing.T) {

@@ -45,6 +45,7 @@ type Backend struct {
 	swiglu swigluTask
 	add    addTask
 	bias   biasTask
+	wsum   wsumTask
 	quant  quantTask
 	linear linearTask
 	rope   ropeTask
@@ -317,6 +318,25 @@ func (b *Backend) Gather(dst, x backend.Buffer, rows []int32) {
 	for i, r := range rows {
 		copy(d.row(i), s.row(int(r)))
 	}
+}
+
+// Scatter copies row i of x into dst row rows[i].
+func (b *Backend) Scatter(dst, x backend.Buffer, rows []int32) {
+	d, s := asMat(dst), asMat(x)
+	for i, r := range rows {
+		copy(d.row(int(r)), s.row(i))
+	}
+}
+
+// WeightedSum: dst[i] = Σ_r w[i·k+r]·x[i·k+r], r = 0..k-1 in order, with
+// kernels.Scale for the products (in place in x) and kernels.Add for the
+// sum: both are element-wise and bit-identical in every implementation.
+func (b *Backend) WeightedSum(dst, x backend.Buffer, w []float32, k, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := &b.wsum
+	t.dst, t.x, t.w, t.k = asMat(dst), asMat(x), w, k
+	b.forRows(n, k*t.dst.cols, t.fn)
 }
 
 // Read copies the first n rows out.

@@ -39,6 +39,7 @@ func (b *Backend) initTasks() {
 	b.swiglu.fn = b.swiglu.run
 	b.add.fn = b.add.run
 	b.bias.fn = b.bias.run
+	b.wsum.fn = b.wsum.run
 	b.quant.fn = b.quant.run
 	b.linear.b = b
 	b.linear.fn = b.linear.run
@@ -118,6 +119,33 @@ type biasTask struct {
 func (t *biasTask) run(lo, hi int) {
 	for i := lo; i < hi; i++ {
 		kernels.Add(t.x.row(i), t.b)
+	}
+}
+
+// wsumTask: dst[i] = Σ_r w[i·k+r]·x[i·k+r], rank r = 0..k-1 in order.
+// For k = 2 and one value: x[2i] = (3, …), x[2i+1] = (5, …), w = (0.75,
+// 0.25): x[2i] becomes 2.25, x[2i+1] 1.25, dst[i] = 2.25 + 1.25 = 3.5.
+// The same two roundings per term happen whichever other rows the batch
+// holds and however the rows are split over the workers.
+type wsumTask struct {
+	dst, x *mat
+	w      []float32
+	k      int
+	fn     func(lo, hi int)
+}
+
+func (t *wsumTask) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		d := t.dst.row(i)
+		for r := 0; r < t.k; r++ {
+			xr := t.x.row(i*t.k + r)
+			kernels.Scale(xr, t.w[i*t.k+r])
+			if r == 0 {
+				copy(d, xr)
+			} else {
+				kernels.Add(d, xr)
+			}
+		}
 	}
 }
 

@@ -1044,6 +1044,24 @@ func (b *Backend) Gather(dst, x backend.Buffer, rows []int32) {
 		i32Arg(len(rows)), i32Arg(d.cols))
 }
 
+// Scatter is not implemented on the GPU yet: a mixture of experts
+// (qwen3moe) is refused with a sticky error naming it.
+func (b *Backend) Scatter(dst, x backend.Buffer, rows []int32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fail(errMoE)
+}
+
+// WeightedSum is not implemented on the GPU yet (see Scatter).
+func (b *Backend) WeightedSum(dst, x backend.Buffer, w []float32, k, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fail(errMoE)
+}
+
+// errMoE refuses the mixture-of-experts operations.
+var errMoE = errors.New("cuda: the mixture-of-experts FFN (qwen3moe) is not implemented on the GPU yet; run it on the CPU")
+
 // Read runs everything recorded and copies the first n rows of x into dst
 // (row-major). After an error (see Err) dst gets NaN.
 func (b *Backend) Read(dst []float32, x backend.Buffer, n int) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
+	"github.com/gollm/gollm/internal/hub"
 	"github.com/gollm/gollm/kernels"
 	"github.com/gollm/gollm/model"
 	"golang.org/x/term"
@@ -517,4 +518,37 @@ func escapeRune(r rune, keepLines bool) bool {
 		return true
 	}
 	return false
+}
+
+// modelRefPrefix marks a --model value that names a cached model.
+const modelRefPrefix = "hf:"
+
+// checkModelRef checks the syntax of a --model hf:REPO:QUANT value (a
+// usage error when wrong); other values are file names, left alone.
+func checkModelRef(v string) error {
+	if !strings.HasPrefix(v, modelRefPrefix) {
+		return nil
+	}
+	if _, err := hub.ParseRef(v); err != nil {
+		return fmt.Errorf("%w: --model: %v", errUsage, err)
+	}
+	return nil
+}
+
+// modelPath turns a --model value into a file: hf:REPO[:QUANT] is looked
+// up in the model cache, with no network (an error naming gollm pull when
+// it is not there); anything else is a file name already.
+func modelPath(v string) (string, error) {
+	if !strings.HasPrefix(v, modelRefPrefix) {
+		return v, nil
+	}
+	ref, err := hub.ParseRef(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: --model: %v", errUsage, err)
+	}
+	st, err := hub.DefaultStore()
+	if err != nil {
+		return "", err
+	}
+	return st.Lookup(ref)
 }

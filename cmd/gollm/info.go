@@ -23,10 +23,12 @@ func init() {
 const infoHelp = `Usage: gollm info --model FILE [--json]
 
 Shows what a GGUF file holds: its version, the model family gollm runs it
-as (from general.architecture: llama, qwen2 or qwen3, with the pieces
-that tell them apart), its metadata, the tensor table (name, type, shape,
-offset, bytes), the total parameter count and the bits per weight over
-all tensors. Only the header is read, so this is instant
+as (from general.architecture: llama, qwen2, qwen3 or qwen3moe, with the
+pieces that tell them apart), its metadata, the tensor table (name, type,
+shape, offset, bytes), the total parameter count and the bits per weight
+over all tensors, and for a mixture of experts (qwen3moe) the active
+parameters: those one token uses (attention, router, norms, embedding
+and LM head, and expert_used_count of expert_count experts per layer). Only the header is read, so this is instant
 even on a large model.
 
 Text output shortens long values: an array of more than 8 elements prints
@@ -44,6 +46,9 @@ count from the start of the tensor data section.
    "tensors": [{"name": "token_embd.weight", "type": "q6_K",
                 "shape": [256, 4096], "offset": 0, "bytes": 860160}, ...],
    "parameters": 1234567, "bits_per_weight": 6.5625}
+
+plus, for a mixture of experts, "active_parameters", "experts" and
+"experts_used".
 
 Metadata keys appear in file order with their values in full: numbers,
 strings and booleans as themselves, and an array of up to 16 elements as a
@@ -108,6 +113,18 @@ func totals(f *gguf.File) (params, bytes int64) {
 	return params, bytes
 }
 
+// activeParameters is, for a mixture of experts gollm runs, the
+// parameters one token uses (model.Parameters) and the expert counts; ok
+// is false for a dense model or a file gollm cannot read.
+func activeParameters(f *gguf.File) (active int64, experts, used int, ok bool) {
+	cfg, err := model.ReadConfig(f)
+	if err != nil || cfg.Experts == 0 {
+		return 0, 0, 0, false
+	}
+	_, active, err = model.Parameters(f)
+	return active, cfg.Experts, cfg.ExpertsUsed, err == nil
+}
+
 // bitsPerWeight is the average storage cost of one parameter (0 when the
 // file has no tensors).
 func bitsPerWeight(params, bytes int64) float64 {
@@ -153,6 +170,9 @@ func writeInfoText(w io.Writer, f *gguf.File, path string) error {
 
 	params, size := totals(f)
 	fmt.Fprintf(w, "\nparameters:  %d (%s)\n", params, humanCount(params))
+	if active, experts, used, ok := activeParameters(f); ok {
+		fmt.Fprintf(w, "active:      %d (%s) per token: attention, router and %d of %d experts per layer\n", active, humanCount(active), used, experts)
+	}
 	fmt.Fprintf(w, "tensor data: %d bytes, %.4g bits per weight\n", size, bitsPerWeight(params, size))
 	if len(f.Tensors()) > 0 {
 		fmt.Fprintf(w, "by type:     %s\n", typeMix(f))
@@ -311,6 +331,11 @@ type infoJSON struct {
 	Tensors       []tensorJSON `json:"tensors"`
 	Parameters    int64        `json:"parameters"`
 	BitsPerWeight float64      `json:"bits_per_weight"`
+	// A mixture of experts: the parameters one token uses (attention,
+	// router, expert_used_count of expert_count experts per layer).
+	ActiveParameters int64 `json:"active_parameters,omitempty"`
+	Experts          int   `json:"experts,omitempty"`
+	ExpertsUsed      int   `json:"experts_used,omitempty"`
 }
 
 // familyJSON is the model family of a file (see model.DescribeFamily).
@@ -432,6 +457,9 @@ func writeInfoJSON(w io.Writer, f *gguf.File) error {
 		Tensors:       make([]tensorJSON, len(f.Tensors())),
 		Parameters:    params,
 		BitsPerWeight: bitsPerWeight(params, size),
+	}
+	if active, experts, used, ok := activeParameters(f); ok {
+		info.ActiveParameters, info.Experts, info.ExpertsUsed = active, experts, used
 	}
 	for i, t := range f.Tensors() {
 		info.Tensors[i] = tensorJSON{

@@ -404,12 +404,48 @@ func TestInfoBadInput(t *testing.T) {
 	}
 }
 
+// TestInfoActiveParameters: for a mixture of experts info counts the
+// parameters one token uses besides the total, in text and JSON.
+// qwen3moe-tiny: 4986368 in all; its 2 layers × 3 expert tensors × 8
+// experts × 256·256 = 3145728 expert parameters, of which a token uses 2
+// of 8 experts, so 3145728·6/8 = 2359296 are idle: 2627072 active. A
+// dense model shows no active count.
+func TestInfoActiveParameters(t *testing.T) {
+	path := testdata.Path("models", "qwen3moe-tiny-q6k.gguf")
+	code, stdout, stderr := run("info", "--model", path)
+	if want := "active:      2627072 (2.63 M) per token: attention, router and 2 of 8 experts per layer\n"; code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("exit %d, stderr %q, output lacks %q", code, stderr, want)
+	}
+	code, stdout, _ = run("info", "--model", path, "--json")
+	var info struct {
+		Params      int64 `json:"parameters"`
+		Active      int64 `json:"active_parameters"`
+		Experts     int   `json:"experts"`
+		ExpertsUsed int   `json:"experts_used"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &info); code != 0 || err != nil {
+		t.Fatalf("--json: exit %d, %v", code, err)
+	}
+	if info.Params != 4986368 || info.Active != 2627072 || info.Experts != 8 || info.ExpertsUsed != 2 {
+		t.Errorf("--json: %+v", info)
+	}
+	code, stdout, _ = run("info", "--model", testdata.Path("models", "qwen2-tiny-q6k.gguf"))
+	if code != 0 || strings.Contains(stdout, "active:") {
+		t.Errorf("a dense model: exit %d, output shows an active count", code)
+	}
+	code, stdout, _ = run("info", "--model", testdata.Path("models", "qwen2-tiny-q6k.gguf"), "--json")
+	if code != 0 || strings.Contains(stdout, "active_parameters") {
+		t.Errorf("a dense model --json: exit %d, shows active_parameters", code)
+	}
+}
+
 // TestInfoFamily: info names the family gollm runs a file as, with its
 // pieces, in text and JSON, and says so when it runs no such family.
 func TestInfoFamily(t *testing.T) {
 	for _, c := range []struct{ file, arch, pieces string }{
 		{"llama-tiny-q6k.gguf", "llama", "rope NORM (adjacent pairs), no q/k norm, no q/k/v bias, rope_freqs when present, dense FFN"},
 		{"qwen2-tiny-q6k.gguf", "qwen2", "rope NEOX (halves), no q/k norm, q/k/v bias, dense FFN"},
+		{"qwen3moe-tiny-q6k.gguf", "qwen3moe", "rope NEOX (halves), q/k norm, no q/k/v bias, mixture-of-experts FFN (softmax router, top-k renormalised)"},
 	} {
 		path := testdata.Path("models", c.file)
 		code, stdout, stderr := run("info", "--model", path)
@@ -441,7 +477,7 @@ func TestInfoFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, _ := run("info", "--model", path)
-	if want := `family:      "gemma3", which gollm does not run (it runs llama, qwen2, qwen3)`; code != 0 || !strings.Contains(stdout, want) {
+	if want := `family:      "gemma3", which gollm does not run (it runs llama, qwen2, qwen3, qwen3moe)`; code != 0 || !strings.Contains(stdout, want) {
 		t.Errorf("unsupported architecture: exit %d, output lacks %q:\n%s", code, want, stdout)
 	}
 }

@@ -1,7 +1,9 @@
-// Command gollm runs Llama 3.x, Mistral, Qwen2.5 and Qwen3 GGUF models on
+// Command gollm runs Llama 3.x, Mistral, Qwen2.5, Qwen3 and Qwen3-MoE GGUF models on
 // the CPU, and shows what happens inside: `gollm run` answers several chats in one batch,
 // `gollm info` lists a file, `gollm logits` prints next-token scores, and
-// `gollm bench` measures speed. Run `gollm help` for the list.
+// `gollm bench` measures speed; `gollm pull` downloads a model from Hugging
+// Face, which `--model hf:REPO:QUANT` then names. Run `gollm help` for the
+// list.
 //
 // Exit codes, in every command: 0 on success (and for -h); 2 for a usage
 // error — an unknown command or flag, a stray argument, a value out of

@@ -59,7 +59,7 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ", ") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
-const runHelp = `Usage: gollm run [--model FILE] [--seq N] [--prompt TEXT ...] [--prompts-file FILE] [flags]
+const runHelp = `Usage: gollm run [--model FILE|hf:REPO:QUANT] [--seq N] [--prompt TEXT ...] [--prompts-file FILE] [flags]
 
 Answers the prompts with N sequences working at once, batched into shared
 forward steps. Without --model it runs the built-in demo model (random
@@ -106,7 +106,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	var f runFlags
 	fs := newFlags("run", stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), runHelp); fs.PrintDefaults() }
-	fs.StringVar(&f.model, "model", "", "GGUF model file (default: the built-in demo model, random weights)")
+	fs.StringVar(&f.model, "model", "", "GGUF model file, or hf:REPO:QUANT for one gollm pull got (default: the built-in demo model, random weights)")
 	fs.IntVar(&f.seqs, "seq", 2, fmt.Sprintf("sequences answering at once (1 to %d)", gollm.MaxSequences))
 	fs.Var(&f.prompts, "prompt", "a prompt (repeatable; default: the seed example's questions)")
 	fs.StringVar(&f.promptsFile, "prompts-file", "", "file with one prompt per line (at most 64 MiB)")
@@ -174,7 +174,10 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	path := f.model
+	path, err := modelPath(f.model)
+	if err != nil {
+		return fail(err)
+	}
 	if path == "" {
 		fmt.Fprintln(stderr, "gollm: no --model given, so this runs the built-in demo model: a small Qwen3 with the real")
 		fmt.Fprintln(stderr, "       DeepSeek-R1 tokenizer and RANDOM weights. Its text is noise; the batching is real.")
@@ -208,6 +211,9 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 
 // check validates the flags that need no model.
 func (f *runFlags) check() error {
+	if err := checkModelRef(f.model); err != nil {
+		return err
+	}
 	for _, c := range []struct {
 		name      string
 		v, lo, hi int64

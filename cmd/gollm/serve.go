@@ -25,7 +25,7 @@ func init() {
 	register(command{name: "serve", summary: "an OpenAI-compatible HTTP server; concurrent requests share every forward pass", run: serveCmd})
 }
 
-const serveHelp = `Usage: gollm serve [--model FILE] [--host 127.0.0.1] [--port 8080] [--parallel N]
+const serveHelp = `Usage: gollm serve [--model FILE|hf:REPO:QUANT] [--host 127.0.0.1] [--port 8080] [--parallel N]
                    [--ctx N] [--api-key KEY|@FILE ...] [--timeout D] [--drain-timeout D]
                    [--queue N] [--threads N] [flags]
 
@@ -85,7 +85,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	var f serveFlags
 	fs := newFlags("serve", stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), serveHelp); fs.PrintDefaults() }
-	fs.StringVar(&f.model, "model", "", "GGUF model file (default: the built-in demo model, random weights)")
+	fs.StringVar(&f.model, "model", "", "GGUF model file, or hf:REPO:QUANT for one gollm pull got (default: the built-in demo model, random weights)")
 	fs.StringVar(&f.alias, "alias", "", "the model's id in the API (default: the file name without .gguf)")
 	fs.StringVar(&f.host, "host", "127.0.0.1", "address to listen on (0.0.0.0: every interface)")
 	fs.IntVar(&f.port, "port", 8080, "port to listen on (0: any free port; the address is printed)")
@@ -152,7 +152,10 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "gollm serve: listening on http://%s\n", ln.Addr())
 	defer hs.Close()
 
-	path := f.model
+	path, err := modelPath(f.model)
+	if err != nil {
+		return err
+	}
 	if path == "" {
 		fmt.Fprintln(stderr, "gollm serve: no --model given, so this serves the built-in demo model (random weights: its text is noise)")
 		if path, _, err = demo.PathContext(ctx); err != nil {
@@ -215,6 +218,9 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 
 // check validates the flags that need no model and gathers the keys.
 func (f *serveFlags) check() ([]string, error) {
+	if err := checkModelRef(f.model); err != nil {
+		return nil, err
+	}
 	for _, c := range []struct {
 		name      string
 		v, lo, hi int64

@@ -20,7 +20,8 @@ func init() {
 
 const synthHelp = `Usage: gollm synth --out FILE [--preset NAME] [--type TYPE] [--seed N]
                    [--vocab-from FILE] [--embd N --layers N --heads N --kv-heads N
-                    --head-dim N --ff N --vocab N --tied --ctx N --name S --quantize]
+                    --head-dim N --ff N --vocab N --tied --ctx N --name S --quantize
+                    --experts N --experts-used N --expert-ff N]
 
 Writes a GGUF file shaped exactly like a llama.cpp model of one of the
 families gollm runs (metadata, tensor names, shapes and types) but filled
@@ -43,9 +44,13 @@ Start from a preset and override any dimension:
   qwen2.5-1.5b  qwen2  1536 embd, 28 layers, 12/2 heads x 128, ff  8960, vocab 151936, tied
   qwen2.5-3b    qwen2  2048 embd, 36 layers, 16/2 heads x 128, ff 11008, vocab 151936, tied
   qwen2.5-7b    qwen2  3584 embd, 28 layers, 28/4 heads x 128, ff 18944, vocab 152064
+  qwen3-30b-a3b qwen3moe 2048 embd, 48 layers, 32/4 heads x 128, 8 of 128 experts of ff 768, vocab 151936
 
 The second column is the architecture (general.architecture): llama files
-are Llama 3.x and Mistral, qwen2 files Qwen2.5. A width that is not a whole
+are Llama 3.x and Mistral, qwen2 files Qwen2.5, qwen3moe files
+Qwen3-30B-A3B, a mixture of experts: each layer has --experts SwiGLU
+experts of width --expert-ff and a router that sends each token to
+--experts-used of them (a q4_k file of the real shape is about 17 GB). A width that is not a whole
 number of 256-value blocks (Qwen2.5-0.5B's 896) gets llama-quantize's
 fallback type for those matrices (q6_k: q8_0, q5_k: q5_1, q4_k: q5_0).
 
@@ -84,6 +89,9 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	vocab := fs.Int("vocab", 0, "vocabulary size without --vocab-from")
 	tied := fs.Bool("tied", false, "tie the output head to the token embedding (default: the preset's)")
 	ctx := fs.Int("ctx", 0, "context length (default: the preset's)")
+	experts := fs.Int("experts", 0, "experts per layer (qwen3moe)")
+	expertsUsed := fs.Int("experts-used", 0, "experts per token (qwen3moe)")
+	expertFF := fs.Int("expert-ff", 0, "width of one expert (qwen3moe)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), synthHelp)
 		fs.PrintDefaults()
@@ -120,6 +128,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 		{"embd", &cfg.Embd, embd}, {"layers", &cfg.Layers, layers}, {"heads", &cfg.Heads, heads},
 		{"kv-heads", &cfg.KVHeads, kvHeads}, {"head-dim", &cfg.HeadDim, headDim}, {"ff", &cfg.FF, ff},
 		{"vocab", &cfg.Vocab, vocab}, {"ctx", &cfg.ContextLength, ctx},
+		{"experts", &cfg.Experts, experts}, {"experts-used", &cfg.ExpertsUsed, expertsUsed}, {"expert-ff", &cfg.ExpertFF, expertFF},
 	}
 	for _, o := range overrides {
 		if set[o.flag] {
@@ -169,7 +178,11 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "wrote %s: %s, %d tensors, %.3f GB (%d bytes) in %.1fs (%.0f MB/s)\n",
 		*out, cfg.Name, len(cfg.Tensors(cfg.Vocab)), float64(st.Size())/1e9, st.Size(),
 		elapsed.Seconds(), float64(st.Size())/1e6/elapsed.Seconds())
-	fmt.Fprintf(stdout, "  %s, embd %d, %d layers, %d/%d heads x %d, ff %d, vocab %d, %s, %s (%s), seed %d\n",
-		cfg.Arch, cfg.Embd, cfg.Layers, cfg.Heads, cfg.KVHeads, cfg.HeadDim, cfg.FF, cfg.Vocab, tying, cfg.Type, how, cfg.Seed)
+	ffn := fmt.Sprintf("ff %d", cfg.FF)
+	if cfg.Experts > 0 {
+		ffn = fmt.Sprintf("%d of %d experts of ff %d", cfg.ExpertsUsed, cfg.Experts, cfg.ExpertFF)
+	}
+	fmt.Fprintf(stdout, "  %s, embd %d, %d layers, %d/%d heads x %d, %s, vocab %d, %s, %s (%s), seed %d\n",
+		cfg.Arch, cfg.Embd, cfg.Layers, cfg.Heads, cfg.KVHeads, cfg.HeadDim, ffn, cfg.Vocab, tying, cfg.Type, how, cfg.Seed)
 	return nil
 }

@@ -145,10 +145,14 @@ func TestSynthFamiliesRun(t *testing.T) {
 		{"llama3.1-8b", "llama", "llama3.gguf"},
 		{"mistral-7b", "llama", ""},
 		{"qwen2.5-7b", "qwen2", "qwen3.gguf"},
+		{"qwen3-30b-a3b", "qwen3moe", "qwen3.gguf"},
 	} {
 		path := filepath.Join(dir, c.preset+".gguf")
 		args := []string{"--out", path, "--preset", c.preset, "--layers", "2", "--embd", "256", "--heads", "4",
 			"--kv-heads", "2", "--head-dim", "64", "--ff", "512"}
+		if c.arch == "qwen3moe" {
+			args = append(args, "--experts", "8", "--experts-used", "2", "--expert-ff", "256")
+		}
 		if c.vocab != "" {
 			args = append(args, "--vocab-from", testdata.Path("vocab", c.vocab))
 		} else {

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 
 	"github.com/gollm/gollm/gguf"
+	"github.com/gollm/gollm/internal/cachedir"
 	"github.com/gollm/gollm/synth"
 	"github.com/gollm/gollm/tensor"
 )
@@ -75,8 +76,8 @@ func PathContext(ctx context.Context) (path string, created bool, err error) {
 	path = filepath.Join(dir, fmt.Sprintf("demo-v%d-q6k.gguf", Version))
 	switch st, err := os.Lstat(path); {
 	case err == nil:
-		if err := checkOwned(path, st, false); err != nil {
-			return "", false, err
+		if err := cachedir.CheckOwned(path, st, false); err != nil {
+			return "", false, fmt.Errorf("demo: %w", err)
 		}
 		if st.Size() > 0 {
 			return path, false, nil
@@ -87,54 +88,14 @@ func PathContext(ctx context.Context) (path string, created bool, err error) {
 	return path, true, WriteContext(ctx, path)
 }
 
-// CacheDir returns the demo model's cache directory, made if needed and
-// checked as PathContext describes.
+// CacheDir returns the demo model's cache directory (see
+// internal/cachedir), made if needed and checked.
 func CacheDir() (string, error) {
-	base, err := os.UserCacheDir()
-	name := "gollm"
-	if err != nil || base == "" {
-		// No cache directory of the user's: a directory of the user's
-		// own in the shared temporary directory (never a shared one).
-		base, name = os.TempDir(), fmt.Sprintf("gollm-%d", os.Getuid())
-	}
-	dir := filepath.Join(base, name)
-	if err := os.MkdirAll(base, 0o700); err != nil {
-		return "", fmt.Errorf("demo: cache directory: %w", err)
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("demo: cache directory: %w", err)
-	}
-	st, err := os.Lstat(dir)
+	dir, err := cachedir.Dir()
 	if err != nil {
-		return "", fmt.Errorf("demo: cache directory: %w", err)
-	}
-	if err := checkOwned(dir, st, true); err != nil {
-		return "", err
+		return "", fmt.Errorf("demo: %w", err)
 	}
 	return dir, nil
-}
-
-// checkOwned refuses what another user could have put or changed: a
-// symlink, the wrong kind of file, another owner, group or world write
-// permission.
-func checkOwned(path string, st fs.FileInfo, isDir bool) error {
-	kind, want, wrongKind := "file", st.Mode().IsRegular(), "it is not a regular file"
-	if isDir {
-		kind, want, wrongKind = "directory", st.IsDir(), "it is not a directory"
-	}
-	refuse := func(why string) error {
-		return fmt.Errorf("demo: refusing the cache %s %s: %s (remove it, or set XDG_CACHE_HOME to a directory of your own)", kind, path, why)
-	}
-	switch {
-	case st.Mode()&fs.ModeSymlink != 0:
-		return refuse("it is a symbolic link")
-	case !want:
-		return refuse(wrongKind)
-	}
-	if why := notOwned(st); why != "" {
-		return refuse(why)
-	}
-	return nil
 }
 
 // Write synthesizes the demo model into path.

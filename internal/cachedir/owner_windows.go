@@ -1,6 +1,6 @@
 //go:build windows
 
-package demo
+package cachedir
 
 import "io/fs"
 
