@@ -26,11 +26,12 @@ type Options struct {
 	// come (see finite.go): done of total bytes, total being the size of
 	// every weight the model uses. It is called once with done = 0 before
 	// the first byte is read, then after each piece of about 1 MiB, with
-	// done never going down and, when the check passes, ending at total. That check reads every
-	// page of the weights, so on a fresh mapping of a file not in the page
-	// cache it is most of the time a load takes: the bytes checked are the
-	// bytes paged in. Calls come from the checking goroutines, one at a
-	// time; keep it short (a progress bar's redraw).
+	// done never going down and, when the check passes, ending at total.
+	// That check reads every page of the weights, so on a fresh mapping
+	// of a file not in the page cache it is most of the time a load
+	// takes: the bytes checked are the bytes paged in. Calls come from the
+	// checking goroutines, one at a time; keep it short (a progress bar's
+	// redraw).
 	OnProgress func(done, total int64)
 }
 
