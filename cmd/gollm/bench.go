@@ -190,7 +190,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if f.threads == 0 {
-		f.threads = runtime.NumCPU()
+		f.threads = kernels.DefaultThreads() // GOMAXPROCS: the CPUs this process may use
 	}
 	mo := gollm.ModelOptions{Threads: f.threads}
 	if err := gpu.apply(&mo, stderr); err != nil {

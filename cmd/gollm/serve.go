@@ -59,7 +59,10 @@ cancelled), and the process exits 0.
 
 One access-log line per request goes to stderr (--log-format text or
 json): id, status, prompt, cached and generated tokens, time to first
-token and duration; never message content.
+token and duration; never message content. The model's notices go to
+the same log: at Info what needs attention (no GPU used although
+--gpu auto was given, a model split between GPU and CPU), and with -v
+the routine too (why no GPU is used on a CPU-only machine).
 
 Without --model it serves the built-in demo model (random weights).
 
@@ -111,11 +114,15 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	if err := f.gpu.apply(&mo, stderr); err != nil {
 		return err
 	}
-	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	// One log for the server and the library: the access log and the
+	// model's notices at Info, with -v the Debug ones too.
+	hopts := &slog.HandlerOptions{Level: f.gpu.level()}
+	var handler slog.Handler = slog.NewTextHandler(stderr, hopts)
 	if f.logFormat == "json" {
-		handler = slog.NewJSONHandler(stderr, nil)
+		handler = slog.NewJSONHandler(stderr, hopts)
 	}
 	logger := slog.New(handler)
+	mo.Logger = logger
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -155,7 +162,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("making the demo model: %w", err)
 		}
 	}
-	m, err := gollm.LoadModel(path, mo)
+	m, err := gollm.LoadModelContext(ctx, path, mo) // Ctrl-C stops the load too
 	if err != nil {
 		return err
 	}
