@@ -3,6 +3,7 @@ package synth
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -291,6 +292,8 @@ func TestMixRules(t *testing.T) {
 	llama70 := Config{Arch: "llama", Embd: 256, Layers: 80, Heads: 8, KVHeads: 2, HeadDim: 32, FF: 512, Vocab: 300}
 	llama65 := llama70
 	llama65.KVHeads = 8
+	// Qwen2.5-0.5B's widths, 2 layers.
+	qwen25Shape := Config{Arch: "qwen2", Embd: 896, Layers: 2, Heads: 14, KVHeads: 2, HeadDim: 64, FF: 4864, Vocab: 300, Tied: true}
 	narrow := Config{Embd: 256, Layers: 8, Heads: 4, KVHeads: 2, HeadDim: 36, FF: 520, Vocab: 300, Tied: true}
 	for _, c := range []struct {
 		cfg  Config
@@ -326,6 +329,16 @@ func TestMixRules(t *testing.T) {
 		for name, w := range c.want {
 			if g, ok := got[name]; !ok || g != w {
 				t.Errorf("%s %d layers %s: %s is %s, want %s", c.cfg.Arch, c.cfg.Layers, c.mix, name, g, w)
+			}
+		}
+	}
+	// Every type a mix picks, fallbacks included, can be generated, from
+	// random bits or with the reference quantizer.
+	for _, quantize := range []bool{false, true} {
+		for _, c := range []Config{narrow, qwen25Shape} {
+			c.Mix, c.Quantize = Q5_K_M, quantize
+			if _, err := WriteTo(io.Discard, c, nil); err != nil {
+				t.Errorf("write %+v: %v", c, err)
 			}
 		}
 	}
