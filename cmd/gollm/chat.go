@@ -71,7 +71,7 @@ type chatFlags struct {
 func runChat(args []string, stdout, stderr io.Writer) error {
 	var f chatFlags
 	fs := newFlags("chat", stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), chatHelp); fs.PrintDefaults() }
+	fs.Usage = func() { printHelp(fs, chatHelp) }
 	fs.StringVar(&f.model, "model", "", "GGUF model file, or hf:REPO:QUANT (default: the built-in demo model)")
 	fs.StringVar(&f.system, "system", "", "system prompt")
 	fs.StringVar(&f.think, "think", "show", "show or hide the model's thinking")

@@ -183,9 +183,9 @@ func TestCLIBadInput(t *testing.T) {
 		{"logits top", []string{"logits", "--model", model, "--tokens", "1", "--top", "-1"}, 2, "--top must be"},
 		// Unknown flags and stray arguments exit 2 in every command, with
 		// one line (the flag list is not dumped).
-		{"run unknown flag", []string{"run", "--model", model, "--bogus"}, 2, "flag provided but not defined: -bogus (see gollm run -h)"},
-		{"logits unknown flag", []string{"logits", "--bogus"}, 2, "flag provided but not defined"},
-		{"template unknown flag", []string{"template", "--bogus"}, 2, "flag provided but not defined"},
+		{"run unknown flag", []string{"run", "--model", model, "--bogus"}, 2, "unknown flag: --bogus (see gollm run -h)"},
+		{"logits unknown flag", []string{"logits", "--bogus"}, 2, "unknown flag: --bogus"},
+		{"template unknown flag", []string{"template", "--bogus"}, 2, "unknown flag: --bogus"},
 		{"run stray", []string{"run", "--model", model, "stray"}, 2, `unexpected argument "stray"`},
 		{"logits stray", []string{"logits", "--model", model, "--tokens", "1", "stray"}, 2, `unexpected argument "stray"`},
 		{"bench stray", []string{"bench", "--model", model, "stray"}, 2, `unexpected argument "stray"`},
@@ -411,7 +411,8 @@ func TestQuote(t *testing.T) {
 		}
 	}
 	long := strings.Repeat("x", 1000)
-	if got := flagErrorText(fmt.Errorf("invalid value %q for flag -seq: parse error", long)); got != `invalid value "`+long[:80]+`"… (1000 bytes) for flag -seq: parse error` {
+	// pflag's message names the value twice; both are shortened.
+	if got := flagErrorText(fmt.Errorf("invalid argument %q for \"--seq\" flag: strconv.ParseInt: parsing %q: invalid syntax", long, long)); got != `invalid value "`+long[:80]+`"… (1000 bytes) for "--seq" flag: strconv.ParseInt: parsing "`+long[:80]+`"… (1000 bytes): invalid syntax` {
 		t.Errorf("flagErrorText = %q", got)
 	}
 }

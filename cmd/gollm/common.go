@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"os"
@@ -31,7 +31,7 @@ type yarnFlags struct {
 	origCtx int
 }
 
-func (y *yarnFlags) register(fs *flag.FlagSet) {
+func (y *yarnFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&y.kind, "rope-scaling", "", "override the file's rope scaling: none, linear or yarn (like llama.cpp)")
 	fs.Float64Var(&y.factor, "rope-scale", 0, "rope scaling factor (default 4 with --rope-scaling yarn)")
 	fs.IntVar(&y.origCtx, "yarn-orig-ctx", 0, "YaRN: the original context length the model was trained for")
@@ -91,6 +91,7 @@ type gpuMode struct {
 
 func (m *gpuMode) String() string     { return m.v }
 func (m *gpuMode) Set(s string) error { m.v, m.set = s, true; return nil }
+func (m *gpuMode) Type() string       { return "mode" }
 
 // library is the mode for gollm.ModelOptions.GPU: "" when --gpu was not
 // given, so that the fallback to the CPU is only a Debug notice.
@@ -101,12 +102,11 @@ func (m *gpuMode) library() string {
 	return m.v
 }
 
-func (g *gpuFlags) register(fs *flag.FlagSet) {
+func (g *gpuFlags) register(fs *pflag.FlagSet) {
 	g.mode.v = gollm.GPUAuto // the default the help shows
 	fs.Var(&g.mode, "gpu", "`device`: auto (a CUDA GPU when usable, else the CPU; given explicitly, says why no GPU was used), cuda (a GPU or an error) or none")
 	fs.IntVar(&g.layers, "gpu-layers", 0, "with a GPU: run only the last N layers on it (0: as many as fit)")
-	fs.BoolVar(&g.verbose, "v", false, "verbose: also print routine notices (why no GPU is used, the model loaded)")
-	fs.BoolVar(&g.verbose, "verbose", false, "same as -v")
+	fs.BoolVar(&g.verbose, "verbose", false, "also print routine notices (why no GPU is used, the model loaded)")
 }
 
 // apply sets the model options. The library's notices go to stderr as
@@ -349,16 +349,16 @@ const (
 func maxThreads() int { return 4 * kernels.DefaultThreads() }
 
 // parseArgs parses a command's arguments. Errors are one line wrapping
-// errUsage and naming the help flag (the flag package's own message and
-// flag list are not printed); -h prints the command's help to stderr and
-// returns flag.ErrHelp. No positional arguments are accepted.
-func parseArgs(fs *flag.FlagSet, args []string) error {
+// errUsage and naming the help flag (pflag's own message and flag list
+// are not printed); -h/--help prints the command's help to stderr and
+// returns pflag.ErrHelp. No positional arguments are accepted.
+func parseArgs(fs *pflag.FlagSet, args []string) error {
 	out := fs.Output()
 	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
+	err := fs.Parse(expandArgs(fs, args))
 	fs.SetOutput(out)
 	switch {
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, pflag.ErrHelp):
 		fs.Usage()
 		return err
 	case err != nil:
@@ -369,17 +369,19 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// flagErrorText is the flag package's message with the value or name it
-// quotes shortened (a mistyped 1 MB prompt is not repeated).
+// flagErrorText is pflag's message with the value or name it quotes
+// shortened (a mistyped 1 MB prompt is not repeated).
 func flagErrorText(err error) string {
 	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+	// pflag: invalid argument "V" for "-n, --max-tokens" flag: strconv.ParseInt: parsing "V": …
+	// (the value twice).
+	if rest, ok := strings.CutPrefix(msg, "invalid argument "); ok {
 		if q, err := strconv.QuotedPrefix(rest); err == nil {
 			v, _ := strconv.Unquote(q)
-			return "invalid value " + quote(v) + rest[len(q):]
+			return "invalid value " + strings.ReplaceAll(rest, q, quote(v))
 		}
 	}
-	for _, prefix := range []string{"flag provided but not defined: ", "bad flag syntax: ", "flag needs an argument: "} {
+	for _, prefix := range []string{"unknown flag: ", "unknown shorthand flag: ", "bad flag syntax: ", "flag needs an argument: "} {
 		if rest, ok := strings.CutPrefix(msg, prefix); ok {
 			return prefix + shorten(rest)
 		}
@@ -426,7 +428,7 @@ func checkRange(name string, v, lo, hi int64) error {
 }
 
 // threadsFlag registers --threads, the same in run, bench and logits.
-func threadsFlag(fs *flag.FlagSet) *int {
+func threadsFlag(fs *pflag.FlagSet) *int {
 	return fs.Int("threads", 0, fmt.Sprintf("CPU threads, 1 to %d (4 per CPU); 0: one per CPU this process may use (GOMAXPROCS, %d)", maxThreads(), kernels.DefaultThreads()))
 }
 

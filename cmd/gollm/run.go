@@ -58,6 +58,7 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ", ") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+func (m *multiFlag) Type() string       { return "text" }
 
 const runHelp = `Usage: gollm run [--model FILE|hf:REPO:QUANT] [--seq N] [--prompt TEXT ...] [--prompts-file FILE] [flags]
 
@@ -105,7 +106,7 @@ Flags:
 func runCmd(args []string, stdout, stderr io.Writer) error {
 	var f runFlags
 	fs := newFlags("run", stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), runHelp); fs.PrintDefaults() }
+	fs.Usage = func() { printHelp(fs, runHelp) }
 	fs.StringVar(&f.model, "model", "", "GGUF model file, or hf:REPO:QUANT for one gollm pull got (default: the built-in demo model, random weights)")
 	fs.IntVar(&f.seqs, "seq", 2, fmt.Sprintf("sequences answering at once (1 to %d)", gollm.MaxSequences))
 	fs.Var(&f.prompts, "prompt", "a prompt (repeatable; default: the seed example's questions)")

@@ -84,7 +84,7 @@ const maxDuration = 24 * time.Hour
 func serveCmd(args []string, stdout, stderr io.Writer) error {
 	var f serveFlags
 	fs := newFlags("serve", stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), serveHelp); fs.PrintDefaults() }
+	fs.Usage = func() { printHelp(fs, serveHelp) }
 	fs.StringVar(&f.model, "model", "", "GGUF model file, or hf:REPO:QUANT for one gollm pull got (default: the built-in demo model, random weights)")
 	fs.StringVar(&f.alias, "alias", "", "the model's id in the API (default: the file name without .gguf)")
 	fs.StringVar(&f.host, "host", "127.0.0.1", "address to listen on (0.0.0.0: every interface)")

@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"os"
 	"strings"
@@ -98,10 +98,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	experts := fs.Int("experts", 0, "experts per layer (qwen3moe)")
 	expertsUsed := fs.Int("experts-used", 0, "experts per token (qwen3moe)")
 	expertFF := fs.Int("expert-ff", 0, "width of one expert (qwen3moe)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), synthHelp)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { printHelp(fs, synthHelp) }
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -109,7 +106,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --out FILE is required (see gollm synth -h)", errUsage)
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
 	if set["vocab"] && *vocabFrom != "" {
 		return fmt.Errorf("%w: --vocab and --vocab-from both given: the vocabulary file decides the size", errUsage)
 	}

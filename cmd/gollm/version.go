@@ -44,10 +44,7 @@ type versionReport struct {
 func runVersion(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("version", stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), versionHelp)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { printHelp(fs, versionHelp) }
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
