@@ -166,3 +166,21 @@ func TestProgressOnTerminal(t *testing.T) {
 		t.Errorf("piped: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestChatEveryFamily: gollm chat, its input piped, holds a two-turn
+// conversation with each family's fixture.
+func TestChatEveryFamily(t *testing.T) {
+	for _, name := range []string{"qwen3-tiny-q6k", "llama-tiny-q6k", "qwen2-tiny-q6k", "qwen3moe-tiny-q6k"} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "chat", "-m", testdata.Path("models", name+".gguf"), "--temp", "0", "-n", "4")
+			cmd.Env = append(os.Environ(), "GOLLM_TEST_CLI=1")
+			cmd.Stdin = strings.NewReader("Hello\nAnd again\n/stats\n")
+			out, err := cmd.CombinedOutput()
+			if err != nil || strings.Count(string(out), "[length]") != 2 || !strings.Contains(string(out), "(conversation: 4 messages") {
+				t.Errorf("gollm chat: %v\n%s", err, out)
+			}
+		})
+	}
+}
