@@ -46,8 +46,9 @@ import (
 
 // The filters the rewriter turns operators and literals into.
 const (
-	pyAddFilter   = "__py_add__"
-	pyValueFilter = "__py_value__" // checks a list, tuple or dict literal
+	pyAddFilter     = "__py_add__"
+	pyValueFilter   = "__py_value__"   // checks a list, tuple or dict literal
+	pyGetItemFilter = "__py_getitem__" // x[i]
 )
 
 var pyOperators = map[tokens.Type]string{
@@ -72,7 +73,78 @@ var pyFilters = map[string]stateFilter{
 	"__py_mod__":      filterPyMod,
 	"__py_concat__":   filterConcat,
 	pyValueFilter:     filterLiteral,
+	pyGetItemFilter:   filterPyGetItem,
 	"tojson":          filterToJSON,
+}
+
+// filterPyGetItem is x[i] as Jinja evaluates it under Python. gonja gets
+// negative indexes wrong at the edge: it takes x[-n] only when len(x) > n,
+// so messages[-1] of a one-message conversation is None, and templates
+// that look at the last message (most do) fail on the first turn. It also
+// indexes strings by byte, not by character. Here an integer index of a
+// list, tuple or string counts from the end when negative, characters are
+// code points, and an index out of range is undefined (as in Jinja, which
+// gives Undefined rather than raising); any other subscript (a dict key, an
+// attribute named by a string) is gonja's.
+func filterPyGetItem(s *renderState, e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	if len(params.Args) != 1 {
+		return s.raise(pyError("TypeError", "subscript takes one index, not %d", len(params.Args)))
+	}
+	key := unwrap(params.Args[0])
+	if key.IsError() {
+		return key
+	}
+	v := unwrap(in)
+	if key.IsInteger() && !key.IsBool() && (v.IsList() || v.IsString()) {
+		i := key.Integer()
+		if v.IsString() {
+			r := []rune(v.String())
+			if i < 0 {
+				i += len(r)
+			}
+			if i < 0 || i >= len(r) {
+				return exec.AsValue(nil)
+			}
+			return exec.AsValue(string(r[i]))
+		}
+		n := v.Len()
+		if i < 0 {
+			i += n
+		}
+		if i < 0 || i >= n {
+			return exec.AsValue(nil)
+		}
+		item, _ := v.GetItem(i)
+		return item
+	}
+	var k any
+	switch {
+	case key.IsString():
+		k = key.String()
+	case key.IsInteger():
+		k = key.Integer()
+	case key.IsNil():
+		return exec.AsValue(nil)
+	default:
+		return s.raise(pyError("TypeError", "%s indices must be integers or strings, not %s", pyTypeName(v), pyTypeName(key)))
+	}
+	if v.IsNil() {
+		return s.raise(pyError("TypeError", "'NoneType' object is not subscriptable"))
+	}
+	item, found := v.GetItem(k)
+	if !found && key.IsString() {
+		item, found = v.GetAttribute(key.String())
+	}
+	if !found {
+		if item != nil && item.IsError() {
+			return item
+		}
+		return exec.AsValue(nil)
+	}
+	return item
 }
 
 // Errors raised inside gonja come back wrapped in several layers of its

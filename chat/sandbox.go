@@ -348,6 +348,9 @@ func (w *rewriter) expr(e nodes.Expression, level int) nodes.Expression {
 		w.kwargs(n.Kwargs, inner)
 	case *nodes.GetItem:
 		n.Node, n.Arg = w.expr(n.Node, inner), w.expr(n.Arg, inner)
+		if n.Arg != nil {
+			return withFilter(n.Node, n.Location, pyGetItemFilter, n.Arg)
+		}
 	case *nodes.GetSlice:
 		n.Node, n.Start, n.End, n.Step = w.expr(n.Node, inner), w.expr(n.Start, inner), w.expr(n.End, inner), w.expr(n.Step, inner)
 	case *nodes.GetAttribute:

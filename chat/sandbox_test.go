@@ -133,6 +133,10 @@ func TestPythonArithmetic(t *testing.T) {
 		`{{ [1,2]*2 }} {{ 2*[1] }} {{ 2*3 }} {{ 2*1.5 }}`:                     "[1, 2, 1, 2] [1, 1] 6 3.0",
 		`{{ 'x' ~ 1 ~ none }}`:                                                "x1",
 		`{{ range(3) }} {{ range(10, 0, -3)|list }} {{ range(2, 2)|length }}`: "[0, 1, 2] [10, 7, 4, 1] 0",
+		// Subscripts as Python has them: gonja took x[-n] only when
+		// len(x) > n, so [7][-1] (messages[-1] of a first turn) was None.
+		`{{ [7][-1] }} {{ [7, 8][-2] }} {{ [7][-2] is defined }} {{ [7][1] is defined }}`:     "7 7 False False",
+		`{{ 'a'[-1] }}{{ 'héllo'[1] }}{{ 'héllo'[-4] }} {{ {'k': 1}['k'] }} {{ (1, 2)[-1] }}`: "aéé 1 2",
 	} {
 		got, err := render(t, src, nil)
 		if err != nil || got != want {
