@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gollm/gollm/flat"
+	"github.com/gollm/gollm/grammar"
 	"github.com/gollm/gollm/sample"
 )
 
@@ -91,8 +92,19 @@ type GenerateOptions struct {
 	// called Generate; returning true stops generation after it.
 	OnToken func(id int32) (stop bool)
 	// OnLogits is called with the logits row of each generated token
-	// (for study; a copy, which the callback may keep).
+	// (for study; a copy, which the callback may keep). With a Grammar
+	// it is the model's row, before the mask.
 	OnLogits func(logits []float32)
+	// Grammar, when set, constrains the generated text to the grammar's
+	// language (grammar.Parse for GBNF, grammar.JSONSchema,
+	// grammar.JSONObject): tokens that cannot continue it are never
+	// sampled, end of generation is allowed only where the text is a
+	// complete sentence, and generation ends by itself (FinishEOG) once
+	// nothing may follow. Special tokens are never generated. A state
+	// where nothing is allowed ends with an error wrapping
+	// ErrGrammarStuck. One Grammar may serve any number of requests at
+	// once. See constrain.go.
+	Grammar *grammar.Grammar
 }
 
 // Finish reasons.
@@ -180,7 +192,8 @@ func (s *Sequence) Start(ctx context.Context, prompt []int32, o GenerateOptions)
 	}
 	smp.AcceptAll(prompt) // penalties see the prompt too
 	r := &request{ctx: ctx, seq: s.id, known: append([]int32(nil), prompt...), prompt: len(prompt),
-		smp: smp, maxTokens: o.MaxTokens, ignoreEOG: o.IgnoreEOG, copyLogits: o.OnLogits != nil}
+		smp: smp, maxTokens: o.MaxTokens, ignoreEOG: o.IgnoreEOG, copyLogits: o.OnLogits != nil,
+		con: s.ctx.model.newConstraint(o.Grammar)}
 	if err := s.begin(ctx, r); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/gollm/gollm/chat"
+	"github.com/gollm/gollm/grammar"
 	"github.com/gollm/gollm/sample"
 )
 
@@ -58,6 +59,12 @@ type PromptOptions struct {
 	// OnLogits receives the logits row before each token is sampled
 	// (for study; the slice must not be kept).
 	OnLogits func(logits []float32)
+	// Grammar constrains the answer (see GenerateOptions.Grammar). The
+	// grammar applies to everything generated: a model whose template
+	// opens a thought (DeepSeek-R1) gets no thought, since "<think>" is
+	// a special token and the grammar refuses it; turn thinking off
+	// (Qwen3: TemplateOptions {"enable_thinking": false}).
+	Grammar *grammar.Grammar
 }
 
 // Response is the full outcome of a prompt.
@@ -160,7 +167,7 @@ func (cs *ChatSession) Start(ctx context.Context, text string, o PromptOptions) 
 		return nil, err
 	}
 	r := &Reply{cs: cs, o: o, turns: turns, rendered: rendered, prompt: prompt}
-	r.gen, err = cs.seq.Start(ctx, prompt, GenerateOptions{MaxTokens: o.MaxTokens, Sampling: o.Sampling, OnLogits: o.OnLogits})
+	r.gen, err = cs.seq.Start(ctx, prompt, GenerateOptions{MaxTokens: o.MaxTokens, Sampling: o.Sampling, OnLogits: o.OnLogits, Grammar: o.Grammar})
 	if err != nil {
 		<-cs.turn
 		return nil, err

@@ -1,0 +1,162 @@
+package gollm
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/gollm/gollm/grammar"
+)
+
+// Grammar-constrained sampling.
+//
+// A request with GenerateOptions.Grammar carries a grammar.Matcher: the
+// state of the text generated so far within the grammar. Before each of
+// its tokens is sampled, the engine loop asks the context's one Masker
+// which tokens of the vocabulary may come next (grammar.Masker.FillMask,
+// a walk of the model's token trie with the matcher's state), sets the
+// logits of all the others to -Inf, and samples. After sampling, the
+// token's bytes advance the matcher. A worked example, with the JSON
+// grammar and the text so far `{"a"`:
+//
+//	allowed    ":" " :" ": " ":{" …  (tokens whose bytes may follow)
+//	refused    "," "}" "a" "\n" … (-Inf: the sampler never picks them)
+//	end        refused: the object is not closed (CanEnd is false)
+//
+// and after `{"a": 1}` only end of generation is left (Done): the request
+// ends there at once, as if the model had sampled end of generation next,
+// without the forward step that would take.
+//
+// The order, and why. The mask comes first, on the model's raw logits,
+// before the logit bias, the penalties, top-k/top-p/min-p and the
+// temperature: llama.cpp puts the grammar first in its sampler chain too.
+// Masking first means the truncations choose among the allowed tokens
+// only. Suppose the model's top three tokens are "Hello" (p = 0.6), "The"
+// (0.3) and "{" (0.05), and the grammar wants a JSON object. With top-k 2
+// applied before the mask, only "Hello" and "The" survive, both refused,
+// and nothing is left to draw; with the mask first, "{" and the other
+// allowed tokens are the candidates, and top-k 2 picks among them. The
+// penalties and bias only move logits, so their order against the mask
+// changes nothing except that a +Inf logit bias (which the sampler treats
+// as "force this token") could force a refused token: that is checked
+// after sampling and is an error, never output outside the grammar.
+//
+// End of generation: the end-of-generation tokens have no bytes, so the
+// trie never allows them; they are allowed exactly where the matcher may
+// end (CanEnd: a complete sentence, no UTF-8 character half written). A
+// state where neither a token nor the end is allowed (a grammar that
+// needs a character no token spells, or a vocabulary without
+// end-of-generation tokens at the end of the grammar) ends the request
+// with an error wrapping ErrGrammarStuck, never a hang.
+//
+// Preemption: a preempted request gives up its KV blocks and is evaluated
+// again later from its known tokens, prompt and generated ones alike; it
+// samples nothing until it has caught up. So the matcher, which has read
+// exactly the generated tokens, stays valid as it is: nothing to replay.
+//
+// Batch invariance: the mask of a row depends only on that request's
+// matcher, and the Masker's cache returns exactly the mask a fresh walk
+// would. A constrained and an unconstrained request in the same steps
+// each get what they would alone (TestGrammarBatchInvariance).
+//
+// Cost: unconstrained requests pay one nil check per token and allocate
+// nothing. A constrained row pays FillMask (microseconds where few tokens
+// fit, more inside strings, cached per state) plus one pass over the mask
+// words (2374 for 151936 tokens) writing -Inf at each refused id; see
+// BenchmarkConstrainedDecode.
+
+// ErrGrammarStuck: a constrained generation reached a state where no
+// token of the vocabulary, and not the end, is allowed.
+var ErrGrammarStuck = errors.New("gollm: no token can continue the grammar")
+
+// constraint is a request's grammar state, owned by the engine loop once
+// the request is submitted.
+type constraint struct {
+	m    *grammar.Matcher
+	trie *grammar.TokenTrie
+}
+
+// tokenTrie returns the model's token trie, built on first use (about a
+// tenth of a second for 151k tokens), on the goroutine of the first
+// constrained request's caller, never on the engine loop. Each entry is
+// the token's bytes; special tokens (control and user-defined: "<think>",
+// "<|im_end|>") and end-of-generation tokens get none, so no mask ever
+// allows them: a grammar constrains text, and the end is decided by
+// CanEnd.
+func (m *Model) tokenTrie() *grammar.TokenTrie {
+	m.trieOnce.Do(func() {
+		pieces := make([][]byte, m.net.Config.Vocab) // rows beyond the tokenizer's (padding) stay nil
+		for id := range min(len(pieces), m.tok.Vocab()) {
+			if t := int32(id); !m.tok.IsSpecial(t) && !m.tok.IsEOG(t) {
+				pieces[id] = m.tok.TokenPiece(t)
+			}
+		}
+		m.trie = grammar.NewTokenTrie(pieces)
+	})
+	return m.trie
+}
+
+// newConstraint makes a request's constraint, or nil without a grammar.
+func (m *Model) newConstraint(g *grammar.Grammar) *constraint {
+	if g == nil {
+		return nil
+	}
+	return &constraint{m: g.NewMatcher(), trie: m.tokenTrie()}
+}
+
+// constrain sets the logits of the tokens r's grammar refuses here to
+// -Inf, in place (the row is the engine's own buffer).
+func (e *engine) constrain(r *request, row []float32) error {
+	if e.masker == nil {
+		e.masker = grammar.NewMasker(r.con.trie)
+		e.mask = make([]uint64, r.con.trie.MaskWords())
+	}
+	mask := e.mask
+	if err := e.masker.FillMask(r.con.m, mask); err != nil {
+		return fmt.Errorf("gollm: grammar: %w", err)
+	}
+	if r.con.m.CanEnd() && !r.ignoreEOG {
+		for _, id := range e.eogs {
+			if int(id) < len(row) {
+				mask[id/64] |= 1 << (id % 64)
+			}
+		}
+	}
+	// One pass over the words: a full word (inside a string, most are)
+	// is skipped whole; otherwise each clear bit is a refused id.
+	negInf := float32(math.Inf(-1))
+	allowed := 0
+	for w, word := range mask {
+		allowed += bits.OnesCount64(word)
+		base := w * 64
+		for refused := ^word; refused != 0; refused &= refused - 1 {
+			id := base + bits.TrailingZeros64(refused)
+			if id >= len(row) {
+				break // the last word's bits beyond the vocabulary
+			}
+			row[id] = negInf
+		}
+	}
+	if allowed == 0 {
+		return fmt.Errorf("%w: after %d generated tokens, no token of the vocabulary may follow the text, and the grammar may not end there",
+			ErrGrammarStuck, r.generated)
+	}
+	return nil
+}
+
+// advance feeds the sampled token to r's matcher. The mask of this step
+// (still in e.mask) must allow it: only a +Inf logit bias can make the
+// sampler pick a refused token.
+func (e *engine) advance(r *request, tok int32) error {
+	if e.mask[tok/64]&(1<<(tok%64)) == 0 {
+		return fmt.Errorf("gollm: grammar: token %d was forced (a +Inf logit bias?) where the grammar refuses it", tok)
+	}
+	if e.tok.IsEOG(tok) {
+		return nil // allowed: the grammar may end here
+	}
+	if _, err := r.con.m.Accept(e.tok.TokenPiece(tok)); err != nil {
+		return fmt.Errorf("gollm: grammar: token %d: %w", tok, err) // the mask allowed it: a bug
+	}
+	return nil
+}
