@@ -73,8 +73,9 @@ var ErrGrammarStuck = errors.New("gollm: no token can continue the grammar")
 // constraint is a request's grammar state, owned by the engine loop once
 // the request is submitted.
 type constraint struct {
-	m    *grammar.Matcher
-	trie *grammar.TokenTrie
+	m      *grammar.Matcher
+	trie   *grammar.TokenTrie
+	pieces [][]byte // the trie's pieces: each token's bytes, nil for special and end-of-generation tokens
 }
 
 // tokenTrie returns the model's token trie, built on first use (about a
@@ -84,7 +85,7 @@ type constraint struct {
 // "<|im_end|>") and end-of-generation tokens get none, so no mask ever
 // allows them: a grammar constrains text, and the end is decided by
 // CanEnd.
-func (m *Model) tokenTrie() *grammar.TokenTrie {
+func (m *Model) tokenTrie() (*grammar.TokenTrie, [][]byte) {
 	m.trieOnce.Do(func() {
 		pieces := make([][]byte, m.net.Config.Vocab) // rows beyond the tokenizer's (padding) stay nil
 		for id := range min(len(pieces), m.tok.Vocab()) {
@@ -92,9 +93,9 @@ func (m *Model) tokenTrie() *grammar.TokenTrie {
 				pieces[id] = m.tok.TokenPiece(t)
 			}
 		}
-		m.trie = grammar.NewTokenTrie(pieces)
+		m.trie, m.pieces = grammar.NewTokenTrie(pieces), pieces
 	})
-	return m.trie
+	return m.trie, m.pieces
 }
 
 // newConstraint makes a request's constraint, or nil without a grammar.
@@ -102,7 +103,8 @@ func (m *Model) newConstraint(g *grammar.Grammar) *constraint {
 	if g == nil {
 		return nil
 	}
-	return &constraint{m: g.NewMatcher(), trie: m.tokenTrie()}
+	trie, pieces := m.tokenTrie()
+	return &constraint{m: g.NewMatcher(), trie: trie, pieces: pieces}
 }
 
 // constrain sets the logits of the tokens r's grammar refuses here to
@@ -152,10 +154,11 @@ func (e *engine) advance(r *request, tok int32) error {
 	if e.mask[tok/64]&(1<<(tok%64)) == 0 {
 		return fmt.Errorf("gollm: grammar: token %d was forced (a +Inf logit bias?) where the grammar refuses it", tok)
 	}
-	if e.tok.IsEOG(tok) {
-		return nil // allowed: the grammar may end here
+	piece := r.con.pieces[tok]
+	if piece == nil {
+		return nil // end of generation (the only bytes-less tokens a mask allows), where the grammar may end
 	}
-	if _, err := r.con.m.Accept(e.tok.TokenPiece(tok)); err != nil {
+	if _, err := r.con.m.Accept(piece); err != nil {
 		return fmt.Errorf("gollm: grammar: token %d: %w", tok, err) // the mask allowed it: a bug
 	}
 	return nil

@@ -95,6 +95,7 @@ type Model struct {
 
 	trieOnce sync.Once
 	trie     *grammar.TokenTrie // the vocabulary for grammar masks, built on first use (constrain.go)
+	pieces   [][]byte           // its tokens' bytes
 }
 
 // LoadModel maps a GGUF file and prepares the model on the CPU.
