@@ -35,6 +35,7 @@ type chatRequest struct {
 	ToolChoice          json.RawMessage   `json:"tool_choice"`
 	ChatTemplateKwargs  json.RawMessage   `json:"chat_template_kwargs"`
 	ReasoningFormat     *string           `json:"reasoning_format"`
+	ResponseFormat      json.RawMessage   `json:"response_format"`
 	samplingFields
 }
 
@@ -110,6 +111,9 @@ func (s *Server) chatJob(req *chatRequest) (*job, *apiError) {
 			return nil, badRequest("reasoning_format", "reasoning_format is none, deepseek or auto, not %q", shorten(*f, 40))
 		}
 	}
+	if j.grammar, e = responseGrammar(req.ResponseFormat); e != nil {
+		return nil, e
+	}
 	if _, err := s.model.Template(); err != nil {
 		return nil, errorf(http.StatusBadRequest, "", "no_chat_template", "%v: use /v1/completions with a prompt", err)
 	}
@@ -124,6 +128,9 @@ func (s *Server) chatJob(req *chatRequest) (*job, *apiError) {
 	j.prompt = prompt
 	j.tools = len(ro.Tools) > 0
 	j.opensThought = chat.PromptOpensThought(rendered)
+	if j.grammar != nil {
+		j.split, j.opensThought = false, false // all answer (format.go)
+	}
 	if e := s.fillJob(j, &req.samplingFields, req.MaxTokens, req.MaxCompletionTokens, req.N, req.Stop); e != nil {
 		return nil, e
 	}

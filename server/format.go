@@ -1,0 +1,91 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+
+	"github.com/gollm/gollm/grammar"
+)
+
+// response_format: structured output, in OpenAI's shape.
+//
+//	{"type": "text"}          no constraint (as when absent)
+//	{"type": "json_object"}   any JSON object (grammar.JSONObject)
+//	{"type": "json_schema", "json_schema": {"name": "person", "strict": true,
+//	    "schema": {"type": "object", "properties": {…}, "required": […]}}}
+//
+// The schema becomes a grammar (grammar.JSONSchema) that constrains every
+// token of the answer (see the root package's constrain.go): the answer
+// is always a JSON text that validates against the schema, and it ends
+// by itself where the schema is complete. "strict" is accepted and
+// changes nothing: the constraint is always strict. A schema the grammar
+// cannot express (an unsupported keyword, a pattern outside the regex
+// subset, over the size limits) is a 400 whose message is the grammar's:
+//
+//	response_format.json_schema.schema: schema at /properties/age: "multipleOf": not supported
+//
+// A constrained answer is all answer: a template that opens a thought
+// (DeepSeek-R1) gets none, since "<think>" is a special token and the
+// grammar refuses it, so the thought/answer split is off.
+
+type responseFormat struct {
+	Type       *string `json:"type"`
+	JSONSchema *struct {
+		Name        *string         `json:"name"`
+		Description *string         `json:"description"`
+		Schema      json.RawMessage `json:"schema"`
+		Strict      *bool           `json:"strict"`
+	} `json:"json_schema"`
+}
+
+// jsonObject is grammar.JSONObject, parsed once.
+var jsonObject = sync.OnceValues(func() (*grammar.Grammar, error) { return grammar.Parse(grammar.JSONObject) })
+
+// responseGrammar reads response_format: nil when absent or "text".
+func responseGrammar(raw json.RawMessage) (*grammar.Grammar, *apiError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var f responseFormat
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, badRequest("response_format", "response_format must be an object such as {\"type\": \"json_object\"}: %s", shorten(err.Error(), 200))
+	}
+	if f.Type == nil {
+		return nil, badRequest("response_format.type", "response_format.type is required: text, json_object or json_schema")
+	}
+	switch *f.Type {
+	case "text":
+		return nil, nil
+	case "json_object":
+		g, err := jsonObject()
+		if err != nil {
+			return nil, errorf(500, "", "", "the JSON object grammar does not parse: %v", err)
+		}
+		return g, nil
+	case "json_schema":
+	default:
+		return nil, badRequest("response_format.type", "response_format.type is text, json_object or json_schema, not %q", shorten(*f.Type, 40))
+	}
+	js := f.JSONSchema
+	switch {
+	case js == nil:
+		return nil, badRequest("response_format.json_schema", "response_format.json_schema is required with type json_schema: {\"name\": …, \"schema\": {…}}")
+	case js.Name == nil || *js.Name == "":
+		return nil, badRequest("response_format.json_schema.name", "response_format.json_schema.name is required")
+	case len(*js.Name) > 64:
+		return nil, badRequest("response_format.json_schema.name", "response_format.json_schema.name is %d bytes, at most 64 are allowed", len(*js.Name))
+	case len(js.Schema) == 0 || string(js.Schema) == "null":
+		return nil, badRequest("response_format.json_schema.schema", "response_format.json_schema.schema is required: a JSON Schema")
+	}
+	g, err := grammar.JSONSchema(js.Schema)
+	if err != nil {
+		var se *grammar.SchemaError
+		msg := err.Error()
+		if !errors.As(err, &se) {
+			msg = "the schema's grammar is refused: " + msg
+		}
+		return nil, badRequest("response_format.json_schema.schema", "response_format.json_schema.schema: %s", shorten(msg, 500))
+	}
+	return g, nil
+}

@@ -1,0 +1,185 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/gollm/gollm/grammar"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/shared"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// The schema of the response_format tests: nested objects, an array and
+// enums, all bounded, so that every answer ends by itself.
+const personSchema = `{"type": "object", "properties": {
+	"name": {"type": "string", "minLength": 1, "maxLength": 12},
+	"role": {"enum": ["admin", "user", "guest"]},
+	"tags": {"type": "array", "items": {"type": "string", "maxLength": 6}, "maxItems": 3},
+	"address": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10}, "zip": {"type": "integer", "minimum": 0, "maximum": 99999}},
+		"required": ["city"], "additionalProperties": false}},
+	"required": ["name", "role", "address"], "additionalProperties": false}`
+
+// TestResponseFormat: with the OpenAI SDK, non-streaming and streaming,
+// on the random DeepSeek-R1-Qwen3 (real vocabulary; its template opens a
+// thought): "json_schema" answers validate against the schema (checked by
+// santhosh-tekuri/jsonschema), "json_object" answers are JSON objects,
+// every json_schema answer ends with "stop" by itself (a json_object
+// answer may run to max_tokens: a prefix of an object then), all of it content (no
+// reasoning), and n = 2 gives two valid answers.
+func TestResponseFormat(t *testing.T) {
+	ts := newTestServer(t, deepseekModel, Options{Parallel: 2})
+	var schema map[string]any
+	if err := json.Unmarshal([]byte(personSchema), &schema); err != nil {
+		t.Fatal(err)
+	}
+	sch := compileSchema(t, personSchema)
+	withSchema := openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
+		JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: "person", Schema: schema, Strict: openai.Bool(true)}}}
+	anyObject := openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &shared.ResponseFormatJSONObjectParam{}}
+	check := func(what, content, reasoning, finish string, sch *jsonschema.Schema) {
+		t.Helper()
+		var v any
+		switch {
+		case finish != "stop":
+			t.Errorf("%s: finish %q, want stop: %q", what, finish, content)
+		case reasoning != "":
+			t.Errorf("%s: reasoning %q, want none", what, reasoning)
+		case json.Unmarshal([]byte(content), &v) != nil:
+			t.Errorf("%s: %q is not JSON", what, content)
+		case sch != nil:
+			if err := validate(sch, content); err != nil {
+				t.Errorf("%s: %q does not validate: %v", what, content, err)
+			}
+		default:
+			if _, ok := v.(map[string]any); !ok {
+				t.Errorf("%s: %q is not an object", what, content)
+			}
+		}
+	}
+	obj, err := grammar.Parse(grammar.JSONObject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := map[string]int{}
+	for seed := range int64(3) {
+		for _, tc := range []struct {
+			name string
+			rf   openai.ChatCompletionNewParamsResponseFormatUnion
+			sch  *jsonschema.Schema
+			max  int64
+		}{{"json_schema", withSchema, sch, 400}, {"json_object", anyObject, nil, 200}} {
+			p := openai.ChatCompletionNewParams{
+				Model:          deepseekModel,
+				Messages:       []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Describe a person as JSON.")},
+				Temperature:    openai.Float(1),
+				Seed:           openai.Int(seed),
+				MaxTokens:      openai.Int(tc.max),
+				ResponseFormat: tc.rf,
+			}
+			resp, err := ts.client.Chat.Completions.New(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := resp.Choices[0].Message
+			content, reasoning, finish, _ := streamChat(t, ts.client, p)
+			if tc.name == "json_object" && resp.Choices[0].FinishReason == "length" {
+				// Any object is an unbounded language: noise may not
+				// close a string before max_tokens. The cut answer is
+				// still a prefix of a JSON object.
+				if _, err := obj.NewMatcher().AcceptString(msg.Content); err != nil {
+					t.Errorf("json_object cut at max_tokens: %q is not a prefix of an object: %v", msg.Content, err)
+				}
+			} else {
+				check(tc.name, msg.Content, reasoningOf(msg), resp.Choices[0].FinishReason, tc.sch)
+				check(tc.name+" streaming", content[0], reasoning[0], finish[0], tc.sch)
+				ended[tc.name]++
+			}
+			if content[0] != msg.Content {
+				t.Errorf("%s, seed %d: streamed %q, whole %q", tc.name, seed, content[0], msg.Content)
+			}
+			if seed == 0 {
+				t.Logf("%s: %s", tc.name, msg.Content)
+			}
+		}
+	}
+	t.Logf("answers that ended by themselves, of 3: %v", ended)
+	if ended["json_schema"] != 3 || ended["json_object"] == 0 {
+		t.Errorf("answers that ended by themselves: %v; want all 3 json_schema and some json_object", ended)
+	}
+	p := openai.ChatCompletionNewParams{Model: deepseekModel, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Two people.")},
+		Temperature: openai.Float(1), Seed: openai.Int(9), MaxTokens: openai.Int(400), N: openai.Int(2), ResponseFormat: withSchema}
+	resp, err := ts.client.Chat.Completions.New(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range resp.Choices {
+		check("n=2 choice "+string(rune('0'+i)), c.Message.Content, reasoningOf(c.Message), c.FinishReason, sch)
+	}
+}
+
+// TestResponseFormatErrors: a bad response_format is a 400 naming the
+// field, and a schema the grammar cannot express is a 400 with the
+// grammar's *SchemaError: the path in the schema and the keyword.
+func TestResponseFormatErrors(t *testing.T) {
+	ts := newTestServer(t, deepseekModel, Options{Parallel: 1})
+	msgs := `"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4`
+	for _, tc := range []struct{ format, param, want string }{
+		{`{"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "properties": {"age": {"type": "integer", "multipleOf": 3}}}}}`,
+			"response_format.json_schema.schema", `schema at /properties/age: "multipleOf"`},
+		{`{"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "pattern": "(?=x)"}}}`,
+			"response_format.json_schema.schema", `"pattern"`},
+		{`{"type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#/$defs/nope"}}}`,
+			"response_format.json_schema.schema", `$ref`},
+		{`{"type": "json_schema", "json_schema": {"name": "x"}}`, "response_format.json_schema.schema", "is required"},
+		{`{"type": "json_schema", "json_schema": {"schema": {}}}`, "response_format.json_schema.name", "is required"},
+		{`{"type": "json_schema"}`, "response_format.json_schema", "is required"},
+		{`{"type": "xml"}`, "response_format.type", `not "xml"`},
+		{`{}`, "response_format.type", "is required"},
+		{`"json"`, "response_format", "must be an object"},
+	} {
+		code, body := ts.post(t, "/v1/chat/completions", `{`+msgs+`, "response_format": `+tc.format+`}`)
+		if code != 400 {
+			t.Errorf("%s: status %d, want 400: %s", tc.format, code, body)
+			continue
+		}
+		e := checkErrorShape(t, body)
+		if e["param"] != tc.param || !strings.Contains(e["message"].(string), tc.want) {
+			t.Errorf("%s: param %v, message %q; want %s, %q", tc.format, e["param"], e["message"], tc.param, tc.want)
+		}
+	}
+	// "text" and null are no constraint.
+	for _, f := range []string{`{"type": "text"}`, `null`} {
+		if code, body := ts.post(t, "/v1/chat/completions", `{`+msgs+`, "response_format": `+f+`}`); code != 200 {
+			t.Errorf("%s: status %d: %s", f, code, body)
+		}
+	}
+}
+
+func compileSchema(t testing.TB, schema string) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource("schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
+}
+
+func validate(sch *jsonschema.Schema, s string) error {
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(s))
+	if err != nil {
+		return err
+	}
+	return sch.Validate(inst)
+}
