@@ -59,11 +59,11 @@ type PromptOptions struct {
 	// OnLogits receives the logits row before each token is sampled
 	// (for study; the slice must not be kept).
 	OnLogits func(logits []float32)
-	// Grammar constrains the answer (see GenerateOptions.Grammar). The
-	// grammar applies to everything generated: a model whose template
-	// opens a thought (DeepSeek-R1) gets no thought, since "<think>" is
-	// a special token and the grammar refuses it; turn thinking off
-	// (Qwen3: TemplateOptions {"enable_thinking": false}).
+	// Grammar constrains the answer (see GenerateOptions.Grammar). It
+	// applies to everything generated, so there is no thinking: "<think>"
+	// is a special token, which the grammar refuses, and where the
+	// template opens a thought itself (DeepSeek-R1) the constrained text
+	// is still the answer, not a thought.
 	Grammar *grammar.Grammar
 }
 
@@ -189,7 +189,9 @@ func (r *Reply) Wait() (Response, error) {
 	// Stream: tokens → text (never a partial UTF-8 character) → stop
 	// strings → thought/response segments.
 	dec := m.tok.NewStreamDecoder()
-	reason := chat.NewReasoningParser(!cs.opts.Raw && chat.PromptOpensThought(r.rendered))
+	// A constrained answer is all answer, even where the prompt opened a
+	// thought: the grammar decides its text.
+	reason := chat.NewReasoningParser(!cs.opts.Raw && o.Grammar == nil && chat.PromptOpensThought(r.rendered))
 	var raw, thoughts, answer strings.Builder
 	held := "" // text held back because it may start a stop string
 	stopped := false

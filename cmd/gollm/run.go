@@ -16,6 +16,7 @@ import (
 
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
+	"github.com/gollm/gollm/grammar"
 	"github.com/gollm/gollm/internal/demo"
 	"github.com/gollm/gollm/internal/sysmem"
 	"github.com/gollm/gollm/kvcache"
@@ -50,6 +51,9 @@ type runFlags struct {
 	seed                                      int64
 	jsonOut, trace, raw, exact, noLive        bool
 	parseSpecial, noParseSpecial              bool
+	jsonSchema, grammarFile                   string // --json-schema, --grammar: files
+	jsonObject                                bool   // --json-object
+	grammar                                   *grammar.Grammar
 	yarn                                      yarnFlags
 	gpu                                       gpuFlags
 }
@@ -78,6 +82,16 @@ context); 1 when one did not (its prompt alone does not fit the
 context, Ctrl-C, a model that cannot be loaded, any other failure),
 after printing the answers that were made; 2 for bad flags (a one-line
 message on stderr, nothing on stdout).
+
+Structured output: --json-schema FILE constrains every answer to JSON
+that validates against the JSON Schema in FILE, --grammar FILE to the
+GBNF grammar (llama.cpp's format) in FILE, and --json-object to any JSON
+object (--json is taken: it prints the report). Tokens that cannot
+continue the grammar are never sampled, and an answer ends by itself
+once it is complete. At most one of the three; a schema or grammar that
+does not parse is a bad flag (exit 2, with the error's position or
+schema path). The answer is all answer: a model's thinking is off while
+constrained.
 
 --prompts-file holds one prompt per line (blank lines skipped), at most
 64 MiB; with fewer prompts than sequences they are asked again in turn.
@@ -110,6 +124,9 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.maxTokens, "max-tokens", 0, "most tokens per answer (default: until the model stops; 64 for the demo model)")
 	fs.StringVar(&f.think, "think", "show", "show or hide the model's thinking")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object with the results")
+	fs.StringVar(&f.jsonSchema, "json-schema", "", "constrain answers to JSON valid against the JSON Schema in FILE")
+	fs.StringVar(&f.grammarFile, "grammar", "", "constrain answers to the GBNF grammar in FILE")
+	fs.BoolVar(&f.jsonObject, "json-object", false, "constrain answers to any JSON object")
 	fs.BoolVar(&f.trace, "trace", false, "print every step's batch composition and KV blocks (to stderr)")
 	fs.BoolVar(&f.raw, "raw", false, "no chat template: feed the prompt text as it is")
 	fs.BoolVar(&f.parseSpecial, "parse-special", false, "chat mode: match special-token text in prompts as control tokens")
@@ -227,7 +244,45 @@ func (f *runFlags) check() error {
 	if f.parseSpecial && f.noParseSpecial {
 		return fmt.Errorf("%w: --parse-special and --no-parse-special contradict each other", errUsage)
 	}
-	return nil
+	return f.readGrammar()
+}
+
+// readGrammar reads --json-schema, --grammar or --json-object into
+// f.grammar. The files go through readInput's size cap, then the
+// grammar package's own limits (source size, rules, nesting, repetition
+// bounds), whose errors name the line and column or the schema path.
+func (f *runFlags) readGrammar() error {
+	n := 0
+	for _, set := range []bool{f.jsonSchema != "", f.grammarFile != "", f.jsonObject} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return fmt.Errorf("%w: --json-schema, --grammar and --json-object exclude each other", errUsage)
+	}
+	var err error
+	switch {
+	case f.jsonObject:
+		f.grammar, err = grammar.Parse(grammar.JSONObject)
+	case f.jsonSchema != "":
+		var data []byte
+		if data, err = readInput("json-schema", f.jsonSchema); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if f.grammar, err = grammar.JSONSchema(data); err != nil {
+			return fmt.Errorf("%w: --json-schema %s: %w", errUsage, f.jsonSchema, err)
+		}
+	case f.grammarFile != "":
+		var data []byte
+		if data, err = readInput("grammar", f.grammarFile); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if f.grammar, err = grammar.Parse(string(data)); err != nil {
+			return fmt.Errorf("%w: --grammar %s: %w", errUsage, f.grammarFile, err)
+		}
+	}
+	return err
 }
 
 // chatOptions are the sessions' options: special-token text is matched
@@ -403,7 +458,7 @@ func runPrompts(ctx context.Context, m *gollm.Model, f runFlags, prompts []strin
 		p := params
 		p.Seed = uint64(f.seed) + uint64(i)
 		r, err := cs.Start(ctx, prompts[i], gollm.PromptOptions{
-			MaxTokens: f.maxTokens, Sampling: &p,
+			MaxTokens: f.maxTokens, Sampling: &p, Grammar: f.grammar,
 			OnChunk: func(ch gollm.Chunk) {
 				if live != nil {
 					live.add(w.label-1, ch)
