@@ -26,7 +26,8 @@ import (
 //	reserve  KV blocks for every token of the plan (kvcache.AppendTokens)
 //	forward  one model.Forward over the flat batch
 //	sample   the next token of every request whose last known token was in
-//	         the batch; check for the end of generation
+//	         the batch (a constrained one's row masked by its grammar
+//	         first, constrain.go); check for the end of generation
 //	publish  tokens go into each request's own queue; the caller's
 //	         goroutine reads them (detokenizing, stop strings, callbacks)
 //

@@ -102,8 +102,10 @@ type GenerateOptions struct {
 	// complete sentence, and generation ends by itself (FinishEOG) once
 	// nothing may follow. Special tokens are never generated. A state
 	// where nothing is allowed ends with an error wrapping
-	// ErrGrammarStuck. One Grammar may serve any number of requests at
-	// once. See constrain.go.
+	// ErrGrammarStuck. With IgnoreEOG, end-of-generation tokens stay
+	// refused: generation ends where nothing may follow, or at
+	// MaxTokens. One Grammar may serve any number of requests at once.
+	// See constrain.go.
 	Grammar *grammar.Grammar
 }
 
