@@ -35,8 +35,8 @@ type chatRequest struct {
 	ToolChoice          json.RawMessage   `json:"tool_choice"`
 	ChatTemplateKwargs  json.RawMessage   `json:"chat_template_kwargs"`
 	ReasoningFormat     *string           `json:"reasoning_format"`
-	ResponseFormat      json.RawMessage   `json:"response_format"`
 	samplingFields
+	constraintFields
 }
 
 type streamOptions struct {
@@ -111,7 +111,7 @@ func (s *Server) chatJob(req *chatRequest) (*job, *apiError) {
 			return nil, badRequest("reasoning_format", "reasoning_format is none, deepseek or auto, not %q", shorten(*f, 40))
 		}
 	}
-	if j.grammar, e = responseGrammar(req.ResponseFormat); e != nil {
+	if j.grammar, e = req.constraintFields.grammar(); e != nil {
 		return nil, e
 	}
 	if _, err := s.model.Template(); err != nil {

@@ -25,6 +25,11 @@ import (
 //
 //	response_format.json_schema.schema: schema at /properties/age: "multipleOf": not supported
 //
+// llama-server's extensions are accepted too, on both endpoints:
+// "grammar", a GBNF string, and "json_schema", a schema object. At most
+// one of the three per request; a GBNF grammar that does not parse is a
+// 400 naming its line and column.
+//
 // A constrained answer is all answer: a template that opens a thought
 // (DeepSeek-R1) gets none, since "<think>" is a special token and the
 // grammar refuses it, so the thought/answer split is off.
@@ -37,6 +42,41 @@ type responseFormat struct {
 		Schema      json.RawMessage `json:"schema"`
 		Strict      *bool           `json:"strict"`
 	} `json:"json_schema"`
+}
+
+// constraintFields are the constraint fields both endpoints accept.
+type constraintFields struct {
+	ResponseFormat json.RawMessage `json:"response_format"`
+	Grammar        *string         `json:"grammar"`
+	JSONSchema     json.RawMessage `json:"json_schema"`
+}
+
+// grammar reads the constraint fields: nil when none is set.
+func (f *constraintFields) grammar() (*grammar.Grammar, *apiError) {
+	set := func(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
+	n := 0
+	for _, ok := range []bool{set(f.ResponseFormat), f.Grammar != nil, set(f.JSONSchema)} {
+		if ok {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return nil, badRequest("response_format", "response_format, grammar and json_schema exclude each other: send one")
+	case f.Grammar != nil:
+		g, err := grammar.Parse(*f.Grammar)
+		if err != nil {
+			return nil, badRequest("grammar", "grammar: %s", shorten(err.Error(), 500))
+		}
+		return g, nil
+	case set(f.JSONSchema):
+		g, err := grammar.JSONSchema(f.JSONSchema)
+		if err != nil {
+			return nil, badRequest("json_schema", "json_schema: %s", shorten(err.Error(), 500))
+		}
+		return g, nil
+	}
+	return responseGrammar(f.ResponseFormat)
 }
 
 // jsonObject is grammar.JSONObject, parsed once.

@@ -150,10 +150,66 @@ func TestResponseFormatErrors(t *testing.T) {
 			t.Errorf("%s: param %v, message %q; want %s, %q", tc.format, e["param"], e["message"], tc.param, tc.want)
 		}
 	}
+	// llama-server's extensions, and one constraint at most.
+	for _, tc := range []struct{ fields, param, want string }{
+		{`"grammar": "root ::= (\"a\""`, "grammar", "grammar: grammar:1:"},
+		{`"grammar": 5`, "grammar", "grammar must be a string"},
+		{`"json_schema": {"type": "string", "format": "email"}`, "json_schema", `"format"`},
+		{`"grammar": "root ::= \"a\"", "json_schema": {}`, "response_format", "exclude each other"},
+		{`"response_format": {"type": "json_object"}, "grammar": "root ::= \"a\""`, "response_format", "exclude each other"},
+	} {
+		code, body := ts.post(t, "/v1/chat/completions", `{`+msgs+`, `+tc.fields+`}`)
+		if code != 400 {
+			t.Errorf("%s: status %d, want 400: %s", tc.fields, code, body)
+			continue
+		}
+		e := checkErrorShape(t, body)
+		if e["param"] != tc.param || !strings.Contains(e["message"].(string), tc.want) {
+			t.Errorf("%s: param %v, message %q; want %s, %q", tc.fields, e["param"], e["message"], tc.param, tc.want)
+		}
+	}
 	// "text" and null are no constraint.
 	for _, f := range []string{`{"type": "text"}`, `null`} {
 		if code, body := ts.post(t, "/v1/chat/completions", `{`+msgs+`, "response_format": `+f+`}`); code != 200 {
 			t.Errorf("%s: status %d: %s", f, code, body)
+		}
+	}
+}
+
+// TestGrammarExtensions: llama-server's "grammar" (GBNF) and
+// "json_schema" fields constrain /v1/completions and
+// /v1/chat/completions answers.
+func TestGrammarExtensions(t *testing.T) {
+	ts := newTestServer(t, deepseekModel, Options{Parallel: 1})
+	for _, tc := range []struct{ path, body, want string }{
+		{"/v1/completions", `{"prompt": "Q: yes or no?\nA:", "max_tokens": 16, "seed": 1, "grammar": "root ::= \" \" (\"yes\" | \"no\") \".\""}`, "yes|no"},
+		{"/v1/chat/completions", `{"messages": [{"role": "user", "content": "A color?"}], "max_tokens": 16, "seed": 2,
+			"json_schema": {"enum": ["red", "green", "blue"]}}`, "color"},
+	} {
+		code, body := ts.post(t, tc.path, tc.body)
+		if code != 200 {
+			t.Fatalf("%s: status %d: %s", tc.path, code, body)
+		}
+		var resp struct {
+			Choices []struct {
+				Text         string `json:"text"`
+				FinishReason string `json:"finish_reason"`
+				Message      struct {
+					Content string `json:"content"`
+				} `json:"message"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal(body, &resp); err != nil {
+			t.Fatal(err)
+		}
+		c := resp.Choices[0]
+		out := c.Text + c.Message.Content
+		ok := out == " yes." || out == " no."
+		if tc.want == "color" {
+			ok = out == `"red"` || out == `"green"` || out == `"blue"`
+		}
+		if !ok || c.FinishReason != "stop" {
+			t.Errorf("%s: %q (%s)", tc.path, out, c.FinishReason)
 		}
 	}
 }
