@@ -439,3 +439,47 @@ func TestGrammarStuck(t *testing.T) {
 		t.Errorf("after the error: %q, %s, %v", m.Detokenize(gen.Tokens), gen.FinishReason, err)
 	}
 }
+
+// TestChatSessionGrammar: PromptOptions.Grammar through a ChatSession, on
+// the real Qwen3 template and on DeepSeek-R1-Qwen3's, whose generation
+// prompt opens a thought: the constrained text is the answer (Text),
+// never a thought, it validates, and the next turn works.
+func TestChatSessionGrammar(t *testing.T) {
+	schema := `{"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}, "pop": {"type": "integer", "minimum": 0, "maximum": 999}},
+		"required": ["city", "pop"], "additionalProperties": false}`
+	g, err := grammar.JSONSchema([]byte(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch := compileSchema(t, schema)
+	for _, tc := range []struct {
+		name string
+		m    func() *Model
+	}{
+		{"qwen3", func() *Model { return qwen3Synth(t) }},
+		{"deepseek-r1", func() *Model { return synthFamily(t, "qwen3-0.6b", "deepseek-r1-qwen3.gguf") }},
+	} {
+		m := tc.m()
+		c := newContext(t, m, ContextOptions{Sequences: 1, ContextSize: 1024})
+		s, _ := c.Sequence()
+		cs := NewChatSession(s, ChatOptions{})
+		p := sample.DefaultParams()
+		p.Temperature, p.Seed = 1, 4
+		var chunks strings.Builder
+		res, err := cs.PromptWithMeta(context.Background(), "A city as JSON.", PromptOptions{MaxTokens: 200, Sampling: &p, Grammar: g,
+			OnChunk: func(ch Chunk) { chunks.WriteString(ch.Text) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Thoughts != "" || res.FinishReason != FinishEOG || chunks.String() != res.Text {
+			t.Errorf("%s: text %q, thoughts %q, finish %s, streamed %q", tc.name, res.Text, res.Thoughts, res.FinishReason, chunks.String())
+		}
+		if err := validate(sch, res.Text); err != nil {
+			t.Errorf("%s: %q: %v", tc.name, res.Text, err)
+		}
+		t.Logf("%s: %s", tc.name, res.Text)
+		if _, err := cs.Prompt(context.Background(), "And another?", PromptOptions{MaxTokens: 200, Sampling: &p, Grammar: g}); err != nil {
+			t.Errorf("%s: second turn: %v", tc.name, err)
+		}
+	}
+}
