@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
+	"os"
+	"os/signal"
 
 	"github.com/gollm/gollm"
-	"github.com/gollm/gollm/internal/testdata"
 	"github.com/gollm/gollm/sample"
 	"golang.org/x/sync/errgroup"
 )
@@ -15,7 +17,7 @@ import (
 // example: the prompts share forward steps. (The test model has random
 // weights, so the example prints counts rather than its noisy text.)
 func Example() {
-	model, err := gollm.LoadModel(testdata.Path("models", "qwen3-tiny-q6k.gguf"), gollm.ModelOptions{})
+	model, err := gollm.LoadModel("testdata/models/qwen3-tiny-q6k.gguf", gollm.ModelOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -55,7 +57,7 @@ func Example() {
 // Streaming: OnChunk receives the text as it is generated, with thinking
 // and answer kept apart.
 func ExampleChatSession_PromptWithMeta() {
-	model, err := gollm.LoadModel(testdata.Path("models", "qwen3-tiny-q6k.gguf"), gollm.ModelOptions{})
+	model, err := gollm.LoadModel("testdata/models/qwen3-tiny-q6k.gguf", gollm.ModelOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func ExampleChatSession_PromptWithMeta() {
 
 // A Sequence can be driven with token ids directly, without a template.
 func ExampleSequence_Generate() {
-	model, err := gollm.LoadModel(testdata.Path("models", "qwen3-tiny-mixed.gguf"), gollm.ModelOptions{})
+	model, err := gollm.LoadModel("testdata/models/qwen3-tiny-mixed.gguf", gollm.ModelOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -93,4 +95,26 @@ func ExampleSequence_Generate() {
 	}
 	fmt.Println(len(g.Tokens), g.FinishReason, len(seq.Tokens()))
 	// Output: 4 length 11
+}
+
+// Loading with a context (Ctrl-C or a deadline stops it), a logger for
+// the library's notices, and a progress callback, here kept to its last
+// value. A nil Logger writes nothing; slog.Default() at its usual Info
+// level shows only what a user may want to act on (such as the fallback
+// to the CPU when a GPU was asked for), and Debug adds the routine.
+func ExampleLoadModelContext() {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	var done, total int64
+	model, err := gollm.LoadModelContext(ctx, "testdata/models/qwen3-tiny-q6k.gguf", gollm.ModelOptions{
+		GPU:        gollm.GPUNone,
+		Logger:     slog.Default(),
+		OnProgress: func(d, t int64) { done, total = d, t }, // a progress bar would redraw here
+	})
+	if err != nil {
+		log.Fatal(err) // context.Canceled after Ctrl-C
+	}
+	defer model.Close()
+	fmt.Println("weights checked:", done == total && total > 0)
+	// Output: weights checked: true
 }

@@ -25,8 +25,10 @@
 package gollm
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 
@@ -52,7 +54,9 @@ var (
 
 // ModelOptions configure LoadModel.
 type ModelOptions struct {
-	// Threads is the number of CPU worker threads (0: one per core).
+	// Threads is the number of CPU worker threads (0: runtime.GOMAXPROCS(0),
+	// one per CPU the process may use, which respects a container's CPU
+	// limit; see kernels.DefaultThreads).
 	Threads int
 	// Exact computes every product in float32 instead of rounding the
 	// activations to 8 bits first as llama.cpp does. Slower; for study.
@@ -72,9 +76,29 @@ type ModelOptions struct {
 	// llama.cpp's --n-gpu-layers). 0: as many as fit — all of them when
 	// the model fits.
 	GPULayers int
-	// Logf, when set, receives notices about the placement (such as the
-	// fallback to the CPU under GPUAuto).
-	Logf func(format string, args ...any)
+	// Logger receives the notices of loading (nil: none are written; the
+	// library does not log to slog.Default on its own). The levels:
+	//
+	//   - Info: something the caller may want to act on. The fallback to
+	//     the CPU when GPU was set to GPUAuto explicitly (the caller hoped
+	//     for a GPU), and a model split between the GPU and the CPU
+	//     because it did not fit.
+	//   - Debug: the same fallback when GPU was left empty, since running
+	//     on the CPU is the normal case on a machine without a GPU; and a
+	//     line per loaded model (path, backend).
+	//
+	// So a logger at the usual Info level stays quiet on a CPU-only
+	// machine, and one at Debug shows why no GPU was used.
+	Logger *slog.Logger
+	// OnProgress, when set, is told how far loading has come: done of
+	// total bytes of weights checked (the load-time check that no weight
+	// is NaN or infinite reads every page of the weights, so on a file
+	// not yet in the page cache these are the bytes paged in; see
+	// model.Options.OnProgress). It is called first with done = 0, then
+	// about once per MiB, with done never going down; a load that
+	// succeeds ends with done = total. Calls come one at a time, from
+	// the loading goroutines: keep it short.
+	OnProgress func(done, total int64)
 }
 
 // Model is a loaded GGUF model: weights (mapped from the file), tokenizer
@@ -98,13 +122,28 @@ type Model struct {
 	pieces   [][]byte           // its tokens' bytes
 }
 
-// LoadModel maps a GGUF file and prepares the model on the CPU.
+// LoadModel maps a GGUF file and prepares the model on the CPU or a GPU
+// (see ModelOptions.GPU). It is LoadModelContext with a context that is
+// never cancelled.
 func LoadModel(path string, opts ModelOptions) (*Model, error) {
+	return LoadModelContext(context.Background(), path, opts)
+}
+
+// LoadModelContext is LoadModel, stopping with ctx.Err() when ctx is done
+// before the model is ready. Most of a load is the check of the weights,
+// which reads all of them (seconds for a model of several GB on a file
+// not in the page cache); ctx is looked at between pieces of about 1 MiB
+// of it and between tensors uploaded to a GPU, so a cancelled load
+// returns within a few MiB of work per CPU, with nothing left open.
+func LoadModelContext(ctx context.Context, path string, opts ModelOptions) (*Model, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	m, err := newModel(path, f, opts)
+	m, err := newModel(ctx, path, f, opts)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -112,17 +151,32 @@ func LoadModel(path string, opts ModelOptions) (*Model, error) {
 	return m, nil
 }
 
-func newModel(path string, f *gguf.File, opts ModelOptions) (*Model, error) {
+// discardLogger is the logger of a model loaded without one.
+var discardLogger = slog.New(slog.DiscardHandler)
+
+func newModel(ctx context.Context, path string, f *gguf.File, opts ModelOptions) (*Model, error) {
+	log := opts.Logger
+	if log == nil {
+		log = discardLogger
+	}
 	tok, err := tokenizer.Load(f)
 	if err != nil {
 		return nil, err
 	}
-	p, err := place(f, opts)
+	p, err := place(ctx, f, opts)
 	if err != nil {
 		return nil, err
 	}
-	if p.note != "" && opts.Logf != nil {
-		opts.Logf("%s", p.note)
+	switch {
+	case p.fallback != nil:
+		// GPU left empty means "whatever is there": the CPU is no news.
+		level := slog.LevelDebug
+		if opts.GPU == GPUAuto {
+			level = slog.LevelInfo
+		}
+		log.Log(ctx, level, "no GPU used; running on the CPU", "reason", p.fallback.Error())
+	case p.split != "":
+		log.Info(p.split)
 	}
 	net := p.net
 	if net.Config.Vocab < tok.Vocab() {
@@ -131,6 +185,7 @@ func newModel(path string, f *gguf.File, opts ModelOptions) (*Model, error) {
 	}
 	m := &Model{path: path, file: f, net: net, place: p, tok: tok, opts: opts}
 	m.tmpl, m.tmplE = chat.FromGGUF(f)
+	log.Debug("model loaded", "path", path, "backend", m.Backend())
 	return m, nil
 }
 

@@ -1,6 +1,7 @@
 package gollm
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/gollm/gollm/backend"
@@ -23,7 +24,8 @@ type placement struct {
 	net       *model.Model
 	backends  []backend.Backend // to close, CPU first
 	gpuLayers int
-	note      string // how the choice was made, for the user
+	fallback  error  // under GPUAuto: why no GPU is used (nil: one is, or none was tried)
+	split     string // a model split between GPU and CPU: how, for the user
 }
 
 func (p *placement) close() {
@@ -43,7 +45,7 @@ type gpuBackend interface {
 
 // place loads the model onto the CPU, a GPU or both, following
 // o.GPU and o.GPULayers.
-func place(f *gguf.File, o ModelOptions) (*placement, error) {
+func place(ctx context.Context, f *gguf.File, o ModelOptions) (*placement, error) {
 	mode := o.GPU
 	if mode == "" {
 		mode = GPUAuto
@@ -56,24 +58,25 @@ func place(f *gguf.File, o ModelOptions) (*placement, error) {
 	}
 	cpuBE := cpu.New(cpu.Options{Threads: o.Threads, Exact: o.Exact})
 	p := &placement{backends: []backend.Backend{cpuBE}}
-	onCPU := func(note string) (*placement, error) {
-		net, err := model.Load(f, cpuBE, model.Options{RopeScaling: o.RopeScaling})
+	progress := monotone(o.OnProgress)
+	onCPU := func(fallback error) (*placement, error) {
+		net, err := model.LoadContext(ctx, f, cpuBE, model.Options{RopeScaling: o.RopeScaling, OnProgress: progress})
 		if err != nil {
 			p.close()
 			return nil, err
 		}
-		p.net, p.note = net, note
+		p.net, p.fallback = net, fallback
 		return p, nil
 	}
 	if mode == GPUNone {
-		return onCPU("")
+		return onCPU(nil)
 	}
 	fail := func(err error) (*placement, error) {
-		if mode == GPUCUDA {
+		if mode == GPUCUDA || ctx.Err() != nil {
 			p.close()
 			return nil, err
 		}
-		return onCPU(fmt.Sprintf("no GPU used (%v); running on the CPU", err))
+		return onCPU(err)
 	}
 	if o.Exact {
 		return fail(fmt.Errorf("the exact float32 mode runs on the CPU only"))
@@ -100,7 +103,7 @@ func place(f *gguf.File, o ModelOptions) (*placement, error) {
 		p.backends = p.backends[:1]
 		return fail(err)
 	}
-	net, err := model.Load(f, cpuBE, model.Options{RopeScaling: o.RopeScaling, Offload: gpu, OffloadLayers: n})
+	net, err := model.LoadContext(ctx, f, cpuBE, model.Options{RopeScaling: o.RopeScaling, Offload: gpu, OffloadLayers: n, OnProgress: progress})
 	if err != nil {
 		gpu.Close()
 		p.backends = p.backends[:1]
@@ -108,9 +111,27 @@ func place(f *gguf.File, o ModelOptions) (*placement, error) {
 	}
 	p.net, p.gpuLayers = net, n
 	if n < cfg.Layers {
-		p.note = fmt.Sprintf("%d of %d layers on %s, the rest on the CPU", n, cfg.Layers, gpu.Name())
+		p.split = fmt.Sprintf("%d of %d layers on %s, the rest on the CPU", n, cfg.Layers, gpu.Name())
 	}
 	return p, nil
+}
+
+// monotone wraps a progress callback so that done never goes down: a
+// load that falls back to the CPU after a failed GPU upload checks the
+// weights a second time, and that second pass (0 to total again) must
+// not move a progress bar back. Its calls stay silent until they pass
+// the furthest point reported.
+func monotone(f func(done, total int64)) func(done, total int64) {
+	if f == nil {
+		return nil
+	}
+	furthest := int64(-1)
+	return func(done, total int64) {
+		if done > furthest { // calls come one at a time (model.Options.OnProgress)
+			furthest = done
+			f(done, total)
+		}
+	}
 }
 
 // gpuLayers decides how many of the last layers go to the GPU: all of

@@ -1,10 +1,12 @@
 package gollm
 
 import (
+	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gollm/gollm/backend/cpu"
@@ -70,9 +72,8 @@ func TestPlacement(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			withFakeGPU(t, tc.free, tc.openErr)
-			var notes []string
-			m, err := LoadModel(path, ModelOptions{GPU: tc.mode, GPULayers: tc.layers,
-				Logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }})
+			var notes logRecords
+			m, err := LoadModel(path, ModelOptions{GPU: tc.mode, GPULayers: tc.layers, Logger: slog.New(&notes)})
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -90,8 +91,8 @@ func TestPlacement(t *testing.T) {
 			} else if m.GPULayers() != tc.wantGPU {
 				t.Errorf("%d layers on the GPU, want %d (%s)", m.GPULayers(), tc.wantGPU, m.Backend())
 			}
-			if tc.wantNote != "" && !strings.Contains(strings.Join(notes, "\n"), tc.wantNote) {
-				t.Errorf("notes %q lack %q", notes, tc.wantNote)
+			if tc.wantNote != "" && !strings.Contains(notes.String(), tc.wantNote) {
+				t.Errorf("notes %q lack %q", notes.String(), tc.wantNote)
 			}
 			// Wherever it runs, the answer is the same (the fake GPU
 			// computes like the CPU).
@@ -103,6 +104,73 @@ func TestPlacement(t *testing.T) {
 	}
 }
 
+// logRecords is a slog.Handler that keeps every record (at every level)
+// as one line: "LEVEL message key=value …".
+type logRecords struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logRecords) WithGroup(string) slog.Handler            { return h }
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	line := r.Level.String() + " " + r.Message
+	r.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
+	h.mu.Lock()
+	h.lines = append(h.lines, line)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *logRecords) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.lines, "\n")
+}
+
+// TestPlacementNoticeLevel is the rule of ModelOptions.Logger for the
+// fallback to the CPU: at Info when the caller asked for GPUAuto, at Debug
+// when GPU was left empty (a CPU-only machine is the normal case, so a
+// logger at Info says nothing), none with GPUNone, and nothing at all, and
+// no failure, without a logger.
+func TestPlacementNoticeLevel(t *testing.T) {
+	path := testdata.Path("models", "qwen3-tiny-mixed.gguf")
+	withFakeGPU(t, 0, cuda.ErrNoDriver)
+	for _, tc := range []struct {
+		gpu  string
+		want string // the line's start; "" for no fallback line
+	}{
+		{"", "DEBUG no GPU used; running on the CPU reason="},
+		{GPUAuto, "INFO no GPU used; running on the CPU reason="},
+		{GPUNone, ""},
+	} {
+		var rec logRecords
+		m, err := LoadModel(path, ModelOptions{GPU: tc.gpu, Logger: slog.New(&rec)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		got := ""
+		for _, l := range rec.lines {
+			if strings.Contains(l, "no GPU used") {
+				got = l
+			}
+		}
+		if tc.want == "" && got != "" || !strings.HasPrefix(got, tc.want) || tc.want != "" && !strings.Contains(got, cuda.ErrNoDriver.Error()) {
+			t.Errorf("GPU %q: fallback line %q, want one starting %q and giving the reason", tc.gpu, got, tc.want)
+		}
+		if !strings.Contains(rec.String(), "DEBUG model loaded path=") {
+			t.Errorf("GPU %q: no debug line for the loaded model:\n%s", tc.gpu, rec.String())
+		}
+	}
+	m, err := LoadModel(path, ModelOptions{GPU: GPUAuto}) // no logger: silent
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+}
+
 // TestPlacementMoE: a mixture of experts stays on the CPU. Asked for
 // CUDA, loading fails with an error naming the reason; on auto it runs on
 // the CPU with a note, and gives the CPU's answer.
@@ -112,14 +180,14 @@ func TestPlacementMoE(t *testing.T) {
 	if _, err := LoadModel(path, ModelOptions{GPU: GPUCUDA}); err == nil || !strings.Contains(err.Error(), "mixture-of-experts FFN of qwen3moe runs on the CPU only") {
 		t.Fatalf("GPU cuda: err = %v", err)
 	}
-	var notes []string
-	m, err := LoadModel(path, ModelOptions{GPU: GPUAuto, Logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }})
+	var notes logRecords
+	m, err := LoadModel(path, ModelOptions{GPU: GPUAuto, Logger: slog.New(&notes)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if m.GPULayers() != 0 || !strings.Contains(strings.Join(notes, "\n"), "runs on the CPU only so far") {
-		t.Errorf("%d layers on the GPU, notes %q", m.GPULayers(), notes)
+	if m.GPULayers() != 0 || !strings.Contains(notes.String(), "runs on the CPU only so far") {
+		t.Errorf("%d layers on the GPU, notes %q", m.GPULayers(), notes.String())
 	}
 }
 

@@ -378,3 +378,37 @@ func (cs *ChatSession) Reset() {
 	defer cs.mu.Unlock()
 	cs.history = nil
 }
+
+// SetSystemPrompt replaces the system prompt ("" for none); the
+// conversation stays. It waits for a prompt under way to finish.
+func (cs *ChatSession) SetSystemPrompt(s string) {
+	cs.turn <- struct{}{}
+	defer func() { <-cs.turn }()
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.opts.SystemPrompt = s
+}
+
+// SetHistory replaces the conversation with msgs, as History returns it:
+// a first "system" message becomes the system prompt (without one, the
+// system prompt is cleared), and the rest must be "user" and "assistant"
+// turns. The next prompt reuses whatever beginning of the new
+// conversation the sequence's KV cache already holds.
+func (cs *ChatSession) SetHistory(msgs []chat.Message) error {
+	system := ""
+	if len(msgs) > 0 && msgs[0].Role == "system" {
+		system, msgs = msgs[0].Content, msgs[1:]
+	}
+	for i, m := range msgs {
+		if m.Role != "user" && m.Role != "assistant" {
+			return fmt.Errorf("gollm: SetHistory: message %d has role %q; after an optional first system message, turns are user or assistant", i+1, m.Role)
+		}
+	}
+	cs.turn <- struct{}{}
+	defer func() { <-cs.turn }()
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.opts.SystemPrompt = system
+	cs.history = append([]chat.Message(nil), msgs...)
+	return nil
+}

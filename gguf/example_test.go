@@ -5,14 +5,13 @@ import (
 	"log"
 
 	"github.com/gollm/gollm/gguf"
-	"github.com/gollm/gollm/internal/testdata"
 )
 
 // Open a model, read its architecture, and list its first tensors. The
 // tensor data stays on disk until Tensor is called, and then it is a view
 // into the mapped file rather than a copy.
 func Example() {
-	f, err := gguf.Open(testdata.Path("models", "qwen3-tiny-q6k.gguf"))
+	f, err := gguf.Open("../testdata/models/qwen3-tiny-q6k.gguf")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -60,11 +60,26 @@ type task struct {
 // operations follow each other much faster than this.
 const spinWait = 200 * time.Microsecond
 
+// DefaultThreads is the number of workers used when none is asked for:
+// runtime.GOMAXPROCS(0), the number of goroutines that can run at once.
+//
+// Why not runtime.NumCPU. NumCPU counts the machine's cores, whatever
+// share of them the process may use. Since Go 1.25, GOMAXPROCS defaults
+// to the container's CPU limit (the cgroup quota, rounded up) when that is
+// lower. Take a pod limited to 2 CPUs on a 64-core node: NumCPU is 64,
+// GOMAXPROCS is 2. A pool of 64 workers there would be 62 goroutines too
+// many, and since the workers spin between operations (see spinWait), the
+// pod would burn its quota spinning and be throttled by the kernel for the
+// rest of each period, slower than with 2 workers. With GOMAXPROCS it gets
+// 2, one per CPU it can use. Setting GOMAXPROCS (the environment variable
+// or runtime.GOMAXPROCS) changes the default as well.
+func DefaultThreads() int { return max(1, runtime.GOMAXPROCS(0)) }
+
 // NewPool starts a pool of threads workers, the caller of For counting as
-// one of them. threads <= 0 means runtime.NumCPU().
+// one of them. threads <= 0 means DefaultThreads().
 func NewPool(threads int) *Pool {
 	if threads <= 0 {
-		threads = runtime.NumCPU()
+		threads = DefaultThreads()
 	}
 	p := &Pool{threads: threads, workers: make([]*worker, threads-1)}
 	for i := range p.workers {

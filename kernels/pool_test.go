@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,5 +129,25 @@ func BenchmarkPoolForGaps(b *testing.B) {
 				p.For(2, fn)
 			}
 		})
+	}
+}
+
+// TestDefaultThreadsFollowsGOMAXPROCS: with no thread count, a pool gets
+// one worker per GOMAXPROCS, not per core (NumCPU), so that a container
+// limited to fewer CPUs than the machine has is not oversubscribed.
+// GOMAXPROCS is set here as Go sets it from a container's CPU limit.
+func TestDefaultThreadsFollowsGOMAXPROCS(t *testing.T) {
+	old := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(old)
+	for _, n := range []int{1, 3} {
+		runtime.GOMAXPROCS(n)
+		if got := DefaultThreads(); got != n {
+			t.Errorf("GOMAXPROCS %d: DefaultThreads() = %d", n, got)
+		}
+		p := NewPool(0)
+		if got := p.Threads(); got != n {
+			t.Errorf("GOMAXPROCS %d: NewPool(0).Threads() = %d", n, got)
+		}
+		p.Close()
 	}
 }

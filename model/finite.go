@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"runtime"
@@ -182,9 +183,17 @@ type finiteChunk struct {
 // policy above), in parallel. It returns an error wrapping ErrNotFinite
 // for the first bad value in the order of parts, and within a part in
 // file order, so the answer does not depend on scheduling.
-func checkFinite(parts []*part) error {
+//
+// When ctx is done it returns ctx.Err(): each worker looks at ctx before
+// taking a chunk, so after a cancellation at most one chunk per worker is
+// still scanned (a few MiB, milliseconds), however large the model.
+// progress, when not nil, gets the bytes scanned so far (see
+// Options.OnProgress).
+func checkFinite(ctx context.Context, parts []*part, progress func(done, total int64)) error {
 	var chunks []finiteChunk
+	var total int64
 	for _, p := range parts {
+		total += int64(len(p.t.Data))
 		bb := p.t.Type.BlockBytes()
 		step := max(1, finiteChunkBytes/bb) * bb
 		for off := 0; off < len(p.t.Data); off += step {
@@ -192,6 +201,23 @@ func checkFinite(parts []*part) error {
 			chunks = append(chunks, finiteChunk{part: p, first: off / bb, data: p.t.Data[off:end]})
 		}
 	}
+	// The progress count is added to and reported under a lock, so that
+	// the calls see done in increasing order although the workers finish
+	// their chunks in any order. One lock per MiB scanned costs nothing.
+	var (
+		progMu sync.Mutex
+		done   int64
+	)
+	report := func(n int) {
+		if progress == nil {
+			return
+		}
+		progMu.Lock()
+		done += int64(n)
+		progress(done, total)
+		progMu.Unlock()
+	}
+	report(0)
 	// Workers take chunks in order; once a chunk has an error, later
 	// chunks are skipped, earlier ones still finish and may replace it.
 	var (
@@ -205,7 +231,7 @@ func checkFinite(parts []*part) error {
 	workers := min(runtime.GOMAXPROCS(0), len(chunks))
 	for range workers {
 		wg.Go(func() {
-			for {
+			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= len(chunks) || int64(i) > first.Load() {
 					return
@@ -218,10 +244,14 @@ func checkFinite(parts []*part) error {
 					}
 					mu.Unlock()
 				}
+				report(len(chunks[i].data))
 			}
 		})
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return errs[int(first.Load())]
 }
 

@@ -1,11 +1,13 @@
 package model
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -172,18 +174,18 @@ func TestCheckFiniteOrder(t *testing.T) {
 	copy(a.t.Data[2*(3000*1024+5):], halfPosInf)
 	copy(a.t.Data[2*(4000*1024):], halfNaN)
 	for range 20 {
-		err := checkFinite([]*part{a, b})
+		err := checkFinite(context.Background(), []*part{a, b}, nil)
 		if !errors.Is(err, ErrNotFinite) || !strings.Contains(err.Error(), "a (f16, 4096×1024) at row 3000, column 5 is +Inf") {
 			t.Fatalf("got %v", err)
 		}
 	}
 	a.t.Data = make([]byte, len(a.t.Data))
-	err := checkFinite([]*part{a, b})
+	err := checkFinite(context.Background(), []*part{a, b}, nil)
 	if !errors.Is(err, ErrNotFinite) || !strings.Contains(err.Error(), "b (q8_0, 4096×4096) at row 7, columns 3328-3359: block 1000 has scale d = NaN") {
 		t.Fatalf("got %v", err)
 	}
 	b.t.Data = make([]byte, len(b.t.Data))
-	if err := checkFinite([]*part{a, b}); err != nil {
+	if err := checkFinite(context.Background(), []*part{a, b}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -209,7 +211,7 @@ func BenchmarkCheckFinite(b *testing.B) {
 				b.SetBytes(int64(len(p.t.Data)))
 				n := 0
 				for b.Loop() {
-					if err := checkFinite([]*part{p}); err != nil {
+					if err := checkFinite(context.Background(), []*part{p}, nil); err != nil {
 						b.Fatal(err)
 					}
 					n++
@@ -239,7 +241,7 @@ func BenchmarkCheckFinite(b *testing.B) {
 		// The first pass maps every page; the second finds them mapped.
 		for _, d := range []*time.Duration{&first, &again} {
 			start := time.Now()
-			if err := checkFinite(parts); err != nil {
+			if err := checkFinite(context.Background(), parts, nil); err != nil {
 				b.Fatal(err)
 			}
 			*d += time.Since(start)
@@ -248,4 +250,74 @@ func BenchmarkCheckFinite(b *testing.B) {
 	}
 	b.ReportMetric(float64(first.Microseconds())/1e3/gb, "ms/GB")
 	b.ReportMetric(float64(again.Microseconds())/1e3/gb, "ms/GB-mapped")
+}
+
+// finiteParts is an F16 part of 8 MiB and a Q8_0 part of 17 MiB, all
+// finite: 26 chunks of the check.
+func finiteParts() []*part {
+	mk := func(name string, dt tensor.DType, rows, cols int) *part {
+		n, _ := tensor.RowBytes(dt, int64(cols))
+		return &part{name: name, rows: rows, cols: cols, t: gguf.Tensor{TensorInfo: gguf.TensorInfo{Type: dt}, Data: make([]byte, int(n)*rows)}}
+	}
+	return []*part{mk("a", tensor.F16, 4096, 1024), mk("b", tensor.Q8_0, 4096, 4096)}
+}
+
+// TestCheckFiniteProgress: the progress callback starts at 0, never goes
+// down, always has the same total (every byte of the parts) and ends at
+// it; one call per chunk after the first.
+func TestCheckFiniteProgress(t *testing.T) {
+	parts := finiteParts()
+	var want int64
+	for _, p := range parts {
+		want += int64(len(p.t.Data))
+	}
+	var dones []int64
+	err := checkFinite(context.Background(), parts, func(done, total int64) {
+		if total != want {
+			t.Errorf("total %d, want %d", total, want)
+		}
+		dones = append(dones, done) // calls are serialized: no lock needed
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dones) != 1+26 || dones[0] != 0 || dones[len(dones)-1] != want {
+		t.Fatalf("%d calls, first %d, last %d; want 27 from 0 to %d", len(dones), dones[0], dones[len(dones)-1], want)
+	}
+	for i := 1; i < len(dones); i++ {
+		if dones[i] <= dones[i-1] {
+			t.Fatalf("progress went from %d to %d", dones[i-1], dones[i])
+		}
+	}
+}
+
+// TestCheckFiniteCancel: a context cancelled during the check ends it
+// with ctx.Err() within one chunk per worker (counted in chunks, not
+// time), and a context cancelled before it scans nothing.
+func TestCheckFiniteCancel(t *testing.T) {
+	parts := finiteParts()
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	err := checkFinite(ctx, parts, func(done, total int64) {
+		calls++
+		if calls == 2 { // after the first chunk
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	// Chunks already taken when cancel came still finish: at most one
+	// per worker, of 26.
+	if after := calls - 2; after > runtime.GOMAXPROCS(0) {
+		t.Errorf("%d chunks scanned after the cancellation, want at most %d (one per worker)", after, runtime.GOMAXPROCS(0))
+	}
+	calls = 0
+	if err := checkFinite(ctx, parts, func(done, total int64) {
+		if done > 0 {
+			calls++
+		}
+	}); !errors.Is(err, context.Canceled) || calls != 0 {
+		t.Errorf("cancelled before: %v, %d chunks scanned", err, calls)
+	}
 }

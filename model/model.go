@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -21,6 +22,17 @@ type Options struct {
 	// runs on Offload.
 	Offload       backend.Backend
 	OffloadLayers int
+	// OnProgress, when set, is told how far the check of the weights has
+	// come (see finite.go): done of total bytes, total being the size of
+	// every weight the model uses. It is called once with done = 0 before
+	// the first byte is read, then after each piece of about 1 MiB, with
+	// done never going down and, when the check passes, ending at total.
+	// That check reads every page of the weights, so on a fresh mapping
+	// of a file not in the page cache it is most of the time a load
+	// takes: the bytes checked are the bytes paged in. Calls come from the
+	// checking goroutines, one at a time; keep it short (a progress bar's
+	// redraw).
+	OnProgress func(done, total int64)
 }
 
 // stage is a run of consecutive layers on one backend. A model on one
@@ -82,6 +94,18 @@ type Model struct {
 // tensors loaded, so a broken file costs neither device memory nor the
 // time to build the layers before it.
 func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
+	return LoadContext(context.Background(), f, be, opts)
+}
+
+// LoadContext is Load, stopping with ctx.Err() when ctx is done: it looks
+// at ctx before each piece of about 1 MiB of the weight check (the long
+// part of a load, see Options.OnProgress) and before each tensor is
+// loaded onto the backend (an upload, on a GPU). So a cancelled load stops
+// within one piece per checking goroutine, whatever the model's size.
+func LoadContext(ctx context.Context, f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cfg, err := ReadConfig(f)
 	if err != nil {
 		return nil, err
@@ -120,7 +144,7 @@ func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFinite(p.unique()); err != nil {
+	if err := checkFinite(ctx, p.unique(), opts.OnProgress); err != nil {
 		return nil, err
 	}
 	if p.ropeFreqs != nil {
@@ -129,6 +153,9 @@ func Load(f *gguf.File, be backend.Backend, opts Options) (*Model, error) {
 		}
 	}
 	for _, pt := range p.all() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err := pt.load(); err != nil {
 			return nil, err
 		}

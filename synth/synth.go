@@ -31,6 +31,13 @@
 //     development machine (tensor's BenchmarkQuantizeRow), so an 8B model
 //     would take 6 (Q6_K) to 12 (Q4_K) minutes. Meant for small models.
 //
+// Matrix types: Config.Type for every matrix (a "pure" file, with
+// llama-quantize's fallback where a row is not a whole number of blocks),
+// or, with Config.Mix, llama-quantize's Q4_K_M or Q5_K_M recipe: Q6_K for
+// the output head and for attn_v and ffn_down in about half of the
+// layers, the base type elsewhere, exactly as llama.cpp picks them for
+// each tensor (see mix.go for the rules and a worked example).
+//
 // Norm weights (attn_norm, ffn_norm, output_norm, attn_q_norm,
 // attn_k_norm) are always F32, 1 + 0.05·N(0,1), as llama.cpp keeps them;
 // Qwen2's q/k/v biases are F32 N(0, 0.05²); a qwen3moe router
@@ -46,6 +53,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/gollm/gollm/tensor"
 )
@@ -69,6 +77,10 @@ type Config struct {
 
 	Type     tensor.DType // type of every weight matrix (norms are F32); default (0) is F32
 	Quantize bool         // make quantized types with the reference quantizer instead of random bits (slow)
+	// Mix, when not Pure, chooses each matrix's type as llama-quantize
+	// does for that file type (Q4_K_M, Q5_K_M: see mix.go); Normalize
+	// then sets Type to the mix's base type (Q4_K, Q5_K).
+	Mix Mix
 
 	Seed          uint64
 	ContextLength int     // <arch>.context_length; default 40960 (Qwen3's)
@@ -184,6 +196,9 @@ func (c Config) Normalize() Config {
 	if c.WeightStd == 0 {
 		c.WeightStd = DefaultWeightStd
 	}
+	if c.Mix != Pure {
+		c.Type = c.Mix.base()
+	}
 	return c
 }
 
@@ -233,25 +248,18 @@ func (c Config) validate(vocab int) error {
 	case !(c.RopeBase > 0) || !(c.RMSEps > 0) || !(c.WeightStd > 0) || c.WeightStd > 1:
 		return bad("rope base, rms eps and weight std must be positive (weight std at most 1)")
 	}
+	if c.Mix > Q5_K_M {
+		return bad("unknown mix %v (want one of %v)", c.Mix, Mixes)
+	}
 	if !generatable(c.Type) {
 		return bad("weight type %s is not supported (want one of %v)", c.Type, SupportedTypes())
 	}
 	// A quantized row must be a whole number of blocks, of the type or of
-	// its fallback (see matrixType). Every matrix's row (ne0) is embd,
-	// heads*head_dim, ff or (qwen3moe) expert ff.
-	widths := []struct {
-		name string
-		n    int
-	}{{"embd", c.Embd}, {"heads*head_dim", c.Heads * c.HeadDim}, {"ff", c.FF}}
-	if c.Arch == "qwen3moe" {
-		widths = append(widths, struct {
-			name string
-			n    int
-		}{"expert ff", c.ExpertFF})
-	}
-	for _, d := range widths {
-		if t := c.matrixType(d.n); d.n%t.BlockSize() != 0 {
-			return bad("%s = %d is not a multiple of the %s block size %d", d.name, d.n, t, t.BlockSize())
+	// its fallback (see matrixType and mixType). Every matrix's row (ne0)
+	// is embd, heads*head_dim, ff or (qwen3moe) expert ff.
+	for _, s := range c.Tensors(vocab) {
+		if n := int(s.Shape[0]); n%s.Type.BlockSize() != 0 {
+			return bad("%s: row width %d is not a multiple of the %s block size %d", s.Name, n, s.Type, s.Type.BlockSize())
 		}
 	}
 	return nil
@@ -259,22 +267,34 @@ func (c Config) validate(vocab int) error {
 
 // matrixType is the type of a matrix whose rows have ne0 values: Type,
 // or, when ne0 is not a whole number of Type's 256-value blocks, the
-// fallback llama-quantize picks (llama_tensor_get_type): Q4_K → Q5_0,
-// Q5_K → Q5_1, Q6_K → Q8_0. Qwen2.5-0.5B's width 896 = 3.5 · 256 is the
-// case in point: its Q6_K file has Q8_0 attention and up/gate matrices.
+// fallback llama-quantize picks (tensor_type_fallback, see fallback in
+// mix.go): Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0. Qwen2.5-0.5B's width
+// 896 = 3.5 · 256 is the case in point: its Q6_K file has Q8_0 attention
+// and up/gate matrices.
 func (c Config) matrixType(ne0 int) tensor.DType {
-	if ne0%c.Type.BlockSize() == 0 {
+	t := fallback(c.Type, ne0)
+	if t == tensor.F16 && c.Type.BlockSize() > 1 {
+		// Not even the fallback's 32-value blocks fit: llama-quantize
+		// would write F16; a pure synth file stays wrong and validate
+		// says so.
 		return c.Type
 	}
-	switch c.Type {
-	case tensor.Q4_K:
-		return tensor.Q5_0
-	case tensor.Q5_K:
-		return tensor.Q5_1
-	case tensor.Q6_K:
+	return t
+}
+
+// weightType is the type of the weight matrix name (of block layer, -1
+// for none) whose rows have ne0 values: matrixType in a pure file, with
+// attn_k and attn_v Q8_0 in an 8-expert model quantized to a lower type
+// (llama-quantize's rule), or the mix's choice (mixType).
+func (c Config) weightType(name string, layer, ne0 int) tensor.DType {
+	if c.Mix != Pure {
+		return c.mixType(name, layer, ne0)
+	}
+	if c.Experts == 8 && c.Type.BlockSize() > 1 && ne0%32 == 0 &&
+		(strings.HasSuffix(name, ".attn_k.weight") || strings.HasSuffix(name, ".attn_v.weight")) {
 		return tensor.Q8_0
 	}
-	return c.Type
+	return c.matrixType(ne0)
 }
 
 // TensorSpec is one tensor Write will write.
@@ -308,10 +328,11 @@ const (
 // expert tensors ffn_gate_exps, ffn_up_exps [embd, expertFF, experts] and
 // ffn_down_exps [expertFF, embd, experts]; with exactly 8 experts its
 // attn_k and attn_v are Q8_0, as llama-quantize makes them for 8-expert
-// models.
+// models. Matrix types: see weightType.
 func (c Config) Tensors(vocab int) []TensorSpec {
 	c = c.Normalize()
 	var out []TensorSpec
+	layer := -1 // the block being listed
 	add := func(name string, kind specKind, shape ...int) {
 		s := make([]int64, len(shape))
 		for i, d := range shape {
@@ -319,7 +340,7 @@ func (c Config) Tensors(vocab int) []TensorSpec {
 		}
 		t := tensor.F32
 		if kind == kindMatrix {
-			t = c.matrixType(shape[0])
+			t = c.weightType(name, layer, shape[0])
 		}
 		out = append(out, TensorSpec{name, t, s, kind})
 	}
@@ -327,14 +348,6 @@ func (c Config) Tensors(vocab int) []TensorSpec {
 	kvDim := c.KVHeads * c.HeadDim // width of all key (or value) heads
 	moe := c.Arch == "qwen3moe"
 	qwen2, qwen3 := c.Arch == "qwen2", c.Arch == "qwen3" || moe
-	// attnKV is attn_k or attn_v: Q8_0 in an 8-expert model quantized to
-	// a lower type (llama-quantize's rule), else like every matrix.
-	attnKV := func(name string) {
-		add(name, kindMatrix, c.Embd, kvDim)
-		if moe && c.Experts == 8 && c.Type.BlockSize() > 1 && c.Embd%32 == 0 {
-			out[len(out)-1].Type = tensor.Q8_0
-		}
-	}
 	if !c.Tied {
 		add("output.weight", kindMatrix, c.Embd, vocab)
 	}
@@ -344,11 +357,12 @@ func (c Config) Tensors(vocab int) []TensorSpec {
 	}
 	add("token_embd.weight", kindMatrix, c.Embd, vocab)
 	for l := 0; l < c.Layers; l++ {
+		layer = l
 		p := fmt.Sprintf("blk.%d.", l)
 		if qwen2 {
 			add(p+"attn_k.bias", kindBias, kvDim)
 		}
-		attnKV(p + "attn_k.weight")
+		add(p+"attn_k.weight", kindMatrix, c.Embd, kvDim)
 		if qwen3 {
 			add(p+"attn_k_norm.weight", kindNorm, c.HeadDim)
 		}
@@ -364,7 +378,7 @@ func (c Config) Tensors(vocab int) []TensorSpec {
 		if qwen2 {
 			add(p+"attn_v.bias", kindBias, kvDim)
 		}
-		attnKV(p + "attn_v.weight")
+		add(p+"attn_v.weight", kindMatrix, c.Embd, kvDim)
 		if moe {
 			add(p+"ffn_down_exps.weight", kindMatrix, c.ExpertFF, c.Embd, c.Experts)
 			add(p+"ffn_gate_exps.weight", kindMatrix, c.Embd, c.ExpertFF, c.Experts)
@@ -416,10 +430,14 @@ func llama3RopeFreqs(base float64, dim int, factor float64) []float32 {
 	return out
 }
 
-// fileType is llama.cpp's llama_ftype for a model whose matrices all have
-// type t (general.file_type). Pure K-quant files are the "_S" variants.
-func fileType(t tensor.DType) uint32 {
-	switch t {
+// fileType is llama.cpp's llama_ftype (general.file_type) of a file
+// made with c: the mix's, or for a pure file whose matrices all have type
+// c.Type, that type's. Pure K-quant files are the "_S" variants.
+func (c Config) fileType() uint32 {
+	if c.Mix != Pure {
+		return c.Mix.fileType()
+	}
+	switch c.Type {
 	case tensor.F32:
 		return 0 // LLAMA_FTYPE_ALL_F32
 	case tensor.F16:

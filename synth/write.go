@@ -3,6 +3,7 @@ package synth
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/gollm/gollm/gguf"
 	"github.com/gollm/gollm/tensor"
@@ -109,7 +110,7 @@ func newWriter(cfg Config, vocabFrom *gguf.File) (*gguf.Writer, error) {
 	if cfg.Type.BlockSize() > 1 {
 		kvs = append(kvs, gguf.KV{Key: "general.quantization_version", Value: gguf.Uint32(2)})
 	}
-	kvs = append(kvs, gguf.KV{Key: "general.file_type", Value: gguf.Uint32(fileType(cfg.Type))})
+	kvs = append(kvs, gguf.KV{Key: "general.file_type", Value: gguf.Uint32(cfg.fileType())})
 	for _, kv := range kvs {
 		if err := w.Set(kv.Key, kv.Value); err != nil {
 			return nil, fmt.Errorf("synth: metadata %s: %w", kv.Key, err)
@@ -138,6 +139,9 @@ func describe(cfg Config) string {
 		how = "Gaussian weights"
 	case cfg.Quantize:
 		how = "Gaussian weights quantized with ggml's reference quantizer"
+	}
+	if cfg.Mix != Pure {
+		how += ", tensor types as llama-quantize's " + strings.ToUpper(cfg.Mix.String())
 	}
 	return fmt.Sprintf("random weights from gollm synth (seed %d, weight std %g, %s); not a trained model", cfg.Seed, cfg.WeightStd, how)
 }

@@ -15,7 +15,8 @@ import (
 
 // Options configure the CPU backend.
 type Options struct {
-	// Threads is the number of workers (0: one per CPU core).
+	// Threads is the number of workers (0: kernels.DefaultThreads(),
+	// runtime.GOMAXPROCS(0): one per CPU the process may use).
 	Threads int
 	// Exact keeps activations in float32 for every product (each weight
 	// row is dequantized and dotted in float32) instead of rounding them

@@ -141,6 +141,8 @@ type batchedResult struct {
 // intList is a comma-separated list of positive integers (--seqs 1,2,4,8).
 type intList []int
 
+func (l *intList) Type() string { return "list" }
+
 func (l *intList) String() string {
 	s := make([]string, len(*l))
 	for i, n := range *l {
@@ -165,7 +167,7 @@ func (l *intList) Set(v string) error {
 func runBench(args []string, stdout, stderr io.Writer) error {
 	f := benchFlags{seqs: []int{1, 2, 4, 8}}
 	fs := newFlags("bench", stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), benchHelp); fs.PrintDefaults() }
+	fs.Usage = func() { printHelp(fs, benchHelp) }
 	fs.StringVar(&f.model, "model", "", "GGUF model `file` (required)")
 	threads := threadsFlag(fs)
 	fs.IntVar(&f.pp, "pp", 512, "prompt tokens for the prompt-processing test")
@@ -190,7 +192,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if f.threads == 0 {
-		f.threads = runtime.NumCPU()
+		f.threads = kernels.DefaultThreads() // GOMAXPROCS: the CPUs this process may use
 	}
 	mo := gollm.ModelOptions{Threads: f.threads}
 	if err := gpu.apply(&mo, stderr); err != nil {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
+	"log/slog"
 	"os"
-	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
 	"github.com/gollm/gollm/internal/hub"
+	"github.com/gollm/gollm/kernels"
 	"github.com/gollm/gollm/model"
 	"golang.org/x/term"
 	"golang.org/x/text/width"
@@ -28,7 +31,7 @@ type yarnFlags struct {
 	origCtx int
 }
 
-func (y *yarnFlags) register(fs *flag.FlagSet) {
+func (y *yarnFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&y.kind, "rope-scaling", "", "override the file's rope scaling: none, linear or yarn (like llama.cpp)")
 	fs.Float64Var(&y.factor, "rope-scale", 0, "rope scaling factor (default 4 with --rope-scaling yarn)")
 	fs.IntVar(&y.origCtx, "yarn-orig-ctx", 0, "YaRN: the original context length the model was trained for")
@@ -62,31 +65,131 @@ func (y *yarnFlags) scaling() (*model.RopeScaling, error) {
 	return s, nil
 }
 
-// gpuFlags are --gpu and --gpu-layers, shared by run, bench and logits.
+// gpuFlags are the flags of loading a model, shared by run, bench, logits
+// and serve: --gpu, --gpu-layers and -v/--verbose.
+//
+// When the CPU-fallback notice shows. A CPU-only run prints nothing about
+// GPUs by default: on a machine without one, "no GPU used (cuda: no CUDA
+// driver: …)" on every run is noise. The notice appears when the user
+// asked for a GPU: --gpu auto given explicitly (the library logs the
+// fallback at Info then, see gollm.ModelOptions.Logger), or with -v (which
+// shows the Debug level, where the fallback under the default goes).
+// --gpu cuda without a usable GPU is an error saying why; --gpu none never
+// tries.
 type gpuFlags struct {
-	mode   string
-	layers int
+	mode    gpuMode
+	layers  int
+	verbose bool
 }
 
-func (g *gpuFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.mode, "gpu", "auto", "device: auto (a CUDA GPU when usable, else the CPU), cuda (a GPU or an error) or none")
+// gpuMode is --gpu's value, remembering whether it was given: the default
+// is "auto" but goes to the library as "" (see gpuFlags).
+type gpuMode struct {
+	v   string
+	set bool
+}
+
+func (m *gpuMode) String() string     { return m.v }
+func (m *gpuMode) Set(s string) error { m.v, m.set = s, true; return nil }
+func (m *gpuMode) Type() string       { return "mode" }
+
+// library is the mode for gollm.ModelOptions.GPU: "" when --gpu was not
+// given, so that the fallback to the CPU is only a Debug notice.
+func (m *gpuMode) library() string {
+	if !m.set {
+		return ""
+	}
+	return m.v
+}
+
+func (g *gpuFlags) register(fs *pflag.FlagSet) {
+	g.mode.v = gollm.GPUAuto // the default the help shows
+	fs.Var(&g.mode, "gpu", "`device`: auto (a CUDA GPU when usable, else the CPU; given explicitly, says why no GPU was used), cuda (a GPU or an error) or none")
 	fs.IntVar(&g.layers, "gpu-layers", 0, "with a GPU: run only the last N layers on it (0: as many as fit)")
+	fs.BoolVar(&g.verbose, "verbose", false, "also print routine notices (why no GPU is used, the model loaded)")
 }
 
-// apply sets the model options; notices (such as the fallback to the CPU)
-// go to stderr.
+// apply sets the model options. The library's notices go to stderr as
+// "gollm: " lines: those at Info and above, and with -v those at Debug.
 func (g *gpuFlags) apply(o *gollm.ModelOptions, stderr io.Writer) error {
-	switch g.mode {
+	switch g.mode.v {
 	case gollm.GPUAuto, gollm.GPUCUDA, gollm.GPUNone:
 	default:
-		return fmt.Errorf("%w: --gpu is auto, cuda or none, not %s", errUsage, quote(g.mode))
+		return fmt.Errorf("%w: --gpu is auto, cuda or none, not %s", errUsage, quote(g.mode.v))
 	}
 	if err := checkRange("gpu-layers", int64(g.layers), 0, 1<<16); err != nil {
 		return err
 	}
-	o.GPU, o.GPULayers = g.mode, g.layers
-	o.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "gollm: "+format+"\n", args...) }
+	o.GPU, o.GPULayers = g.mode.library(), g.layers
+	o.Logger = slog.New(newLineHandler(stderr, g.level()))
 	return nil
+}
+
+// level is the lowest level of the library's notices shown.
+func (g *gpuFlags) level() slog.Level {
+	if g.verbose {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+// lineHandler is a slog.Handler for a command line: one line per record,
+// "gollm: message (key: value, key: value)", no time and no level, as the
+// command's other messages look:
+//
+//	gollm: no GPU used; running on the CPU (reason: cuda: no CUDA driver: libcuda.so.1 not found)
+type lineHandler struct {
+	w     io.Writer
+	level slog.Leveler
+	mu    *sync.Mutex // one line at a time, shared by WithAttrs copies
+	attrs []slog.Attr
+}
+
+func newLineHandler(w io.Writer, level slog.Leveler) *lineHandler {
+	return &lineHandler{w: w, level: level, mu: new(sync.Mutex)}
+}
+
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(slices.Clip(h.attrs), as...)
+	return &c
+}
+
+// WithGroup is not needed by the library's notices: groups are flattened.
+func (h *lineHandler) WithGroup(string) slog.Handler { return h }
+
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString("gollm: ")
+	b.WriteString(r.Message)
+	n := 0
+	add := func(a slog.Attr) bool {
+		if a.Equal(slog.Attr{}) {
+			return true
+		}
+		if n == 0 {
+			b.WriteString(" (")
+		} else {
+			b.WriteString(", ")
+		}
+		n++
+		fmt.Fprintf(&b, "%s: %s", a.Key, a.Value.Resolve())
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	if n > 0 {
+		b.WriteString(")")
+	}
+	b.WriteString("\n")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := io.WriteString(h.w, b.String())
+	return err
 }
 
 // isTerminal reports whether w is a terminal that understands the live
@@ -239,21 +342,23 @@ const (
 	maxQuote = 80
 )
 
-// maxThreads is the most --threads accepted: four per CPU core (more
-// workers than that only take turns on the same cores).
-func maxThreads() int { return 4 * runtime.NumCPU() }
+// maxThreads is the most --threads accepted: four per CPU this process
+// may use (kernels.DefaultThreads, GOMAXPROCS: in a container limited to
+// 2 CPUs that is 8, however many cores the machine has); more workers
+// than that only take turns on the same CPUs.
+func maxThreads() int { return 4 * kernels.DefaultThreads() }
 
 // parseArgs parses a command's arguments. Errors are one line wrapping
-// errUsage and naming the help flag (the flag package's own message and
-// flag list are not printed); -h prints the command's help to stderr and
-// returns flag.ErrHelp. No positional arguments are accepted.
-func parseArgs(fs *flag.FlagSet, args []string) error {
+// errUsage and naming the help flag (pflag's own message and flag list
+// are not printed); -h/--help prints the command's help to stderr and
+// returns pflag.ErrHelp. No positional arguments are accepted.
+func parseArgs(fs *pflag.FlagSet, args []string) error {
 	out := fs.Output()
 	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
+	err := fs.Parse(expandArgs(fs, args))
 	fs.SetOutput(out)
 	switch {
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, pflag.ErrHelp):
 		fs.Usage()
 		return err
 	case err != nil:
@@ -264,17 +369,19 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// flagErrorText is the flag package's message with the value or name it
-// quotes shortened (a mistyped 1 MB prompt is not repeated).
+// flagErrorText is pflag's message with the value or name it quotes
+// shortened (a mistyped 1 MB prompt is not repeated).
 func flagErrorText(err error) string {
 	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+	// pflag: invalid argument "V" for "-n, --max-tokens" flag: strconv.ParseInt: parsing "V": …
+	// (the value twice).
+	if rest, ok := strings.CutPrefix(msg, "invalid argument "); ok {
 		if q, err := strconv.QuotedPrefix(rest); err == nil {
 			v, _ := strconv.Unquote(q)
-			return "invalid value " + quote(v) + rest[len(q):]
+			return "invalid value " + strings.ReplaceAll(rest, q, quote(v))
 		}
 	}
-	for _, prefix := range []string{"flag provided but not defined: ", "bad flag syntax: ", "flag needs an argument: "} {
+	for _, prefix := range []string{"unknown flag: ", "unknown shorthand flag: ", "bad flag syntax: ", "flag needs an argument: "} {
 		if rest, ok := strings.CutPrefix(msg, prefix); ok {
 			return prefix + shorten(rest)
 		}
@@ -321,14 +428,14 @@ func checkRange(name string, v, lo, hi int64) error {
 }
 
 // threadsFlag registers --threads, the same in run, bench and logits.
-func threadsFlag(fs *flag.FlagSet) *int {
-	return fs.Int("threads", 0, fmt.Sprintf("CPU threads, 1 to %d (4 per core); 0: one per core", maxThreads()))
+func threadsFlag(fs *pflag.FlagSet) *int {
+	return fs.Int("threads", 0, fmt.Sprintf("CPU threads, 1 to %d (4 per CPU); 0: one per CPU this process may use (GOMAXPROCS, %d)", maxThreads(), kernels.DefaultThreads()))
 }
 
-// checkThreads checks --threads: 0 (one per core) or 1 to maxThreads().
+// checkThreads checks --threads: 0 (one per usable CPU) or 1 to maxThreads().
 func checkThreads(n int) error {
 	if n < 0 || n > maxThreads() {
-		return fmt.Errorf("%w: --threads must be between 1 and %d (4 per core), or 0 for one per core; not %d",
+		return fmt.Errorf("%w: --threads must be between 1 and %d (4 per CPU), or 0 for one per CPU; not %d",
 			errUsage, maxThreads(), n)
 	}
 	return nil

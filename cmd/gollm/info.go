@@ -73,10 +73,7 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("info", stderr)
 	model := fs.String("model", "", "GGUF `file` to describe (required)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), infoHelp)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { printHelp(fs, infoHelp) }
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}

@@ -19,8 +19,21 @@ func init() {
 	register(command{name: "logits", summary: "print the next-token logits of every position (a study and debugging tool)", run: logitsCmd})
 }
 
+const logitsHelp = `Usage: gollm logits --model FILE (--tokens 1,2,3 | --text TEXT) [--top K] [--all] [--out F.f32] [--json]
+
+Evaluates the tokens (or the text, tokenized as gollm tokenize does) in
+one sequence and prints the top K (token id, logit) pairs of the last
+position, or writes raw float32 logits (--out; every position with --all)
+for comparison with other engines (llama.cpp's llama-eval-callback,
+Hugging Face).
+
+Example:
+  gollm logits -m qwen3-0.6b.gguf --text "The capital of France is" --top 5
+`
+
 func logitsCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("logits", stderr)
+	fs.Usage = func() { printHelp(fs, logitsHelp) }
 	modelPath := fs.String("model", "", "GGUF model file (required)")
 	tokens := fs.String("tokens", "", "comma-separated token ids, used as they are (no BOS, no template)")
 	text := fs.String("text", "", "text to tokenize (special tokens parsed; BOS added if the model asks for it)")

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"os"
@@ -59,20 +59,16 @@ func hubEndpoint(flagValue string) string {
 
 // parseOneArg parses flags around exactly one positional argument (flags
 // may come before or after it) and returns it.
-func parseOneArg(fs *flag.FlagSet, args []string, what string) (string, error) {
+func parseOneArg(fs *pflag.FlagSet, args []string, what string) (string, error) {
 	out := fs.Output()
 	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	if err == nil && fs.NArg() > 0 {
-		rest := fs.Args()
-		if err = fs.Parse(rest[1:]); err == nil && fs.NArg() == 0 {
-			fs.SetOutput(out)
-			return rest[0], nil
-		}
-	}
+	err := fs.Parse(expandArgs(fs, args)) // pflag takes flags on either side of the argument
 	fs.SetOutput(out)
+	if err == nil && fs.NArg() == 1 {
+		return fs.Arg(0), nil
+	}
 	switch {
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, pflag.ErrHelp):
 		fs.Usage()
 		return "", err
 	case err != nil:
@@ -85,7 +81,7 @@ func parseOneArg(fs *flag.FlagSet, args []string, what string) (string, error) {
 
 func runPull(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("pull", stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), pullHelp); fs.PrintDefaults() }
+	fs.Usage = func() { printHelp(fs, pullHelp) }
 	quiet := fs.Bool("quiet", false, "print nothing but the path (and errors)")
 	want := fs.String("sha256", "", "the SHA-256 the file must have (for URLs whose server publishes none)")
 	endpoint := fs.String("endpoint", "", "the hub's base URL (default: $GOLLM_HF_ENDPOINT, else "+hub.DefaultEndpoint+")")
@@ -216,7 +212,7 @@ Flags:
 
 func runLs(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("ls", stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), lsHelp); fs.PrintDefaults() }
+	fs.Usage = func() { printHelp(fs, lsHelp) }
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -261,7 +257,7 @@ Flags:
 
 func runRm(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("rm", stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), rmHelp); fs.PrintDefaults() }
+	fs.Usage = func() { printHelp(fs, rmHelp) }
 	arg, err := parseOneArg(fs, args, "a model (REPO[:QUANT], URL or url:HOST/FILE)")
 	if err != nil {
 		return err

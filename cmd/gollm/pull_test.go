@@ -68,7 +68,7 @@ func TestPullRunOffline(t *testing.T) {
 
 	f.Close() // offline from here on
 	code, out, errOut = run("run", "--model", "hf:Qwen/Qwen3-Tiny-GGUF:Q6_K", "--seq", "1", "--max-tokens", "2", "--temp", "0", "--prompt", "hi")
-	if code != 0 || !strings.Contains(out, "AI: ") {
+	if code != 0 || !strings.HasPrefix(out, "--- sequence 1: hi ---\n") { // stdout is not a terminal: the piped form
 		t.Fatalf("offline run: exit %d:\n%s\n%s", code, out, errOut)
 	}
 	for _, cmd := range [][]string{

@@ -62,6 +62,7 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ", ") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+func (m *multiFlag) Type() string       { return "text" }
 
 const runHelp = `Usage: gollm run [--model FILE|hf:REPO:QUANT] [--seq N] [--prompt TEXT ...] [--prompts-file FILE] [flags]
 
@@ -76,6 +77,19 @@ answer is printed with its reason, partial ones too; a context stop is
 a finish reason, not an error. --json always prints its object (once
 the flags are valid), with an "error" field in an answer that failed
 and at the top when the run failed.
+
+Output. In a terminal, a live view on stderr shows every sequence at
+work (--no-live: labelled lines instead), then the conversation and a
+summary on stdout. When stdout is a pipe or a file, it gets the answers
+as plain text, one block per prompt under a header line
+("--- sequence 1: Hi there, how are you? ---"; an answer cut short ends
+with its reason, "[length]"); nothing is streamed into a pipe, and the
+summary goes to stderr with -v only. --json is one object on stdout
+either way.
+
+Nothing is said about GPUs on a CPU-only run unless a GPU was asked for
+(--gpu auto given explicitly, or --gpu cuda, an error without one) or -v
+is given.
 
 Exit codes: 0 when every prompt got its answer (eog, length, stop or
 context); 1 when one did not (its prompt alone does not fit the
@@ -106,7 +120,7 @@ Flags:
 func runCmd(args []string, stdout, stderr io.Writer) error {
 	var f runFlags
 	fs := newFlags("run", stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), runHelp); fs.PrintDefaults() }
+	fs.Usage = func() { printHelp(fs, runHelp) }
 	fs.StringVar(&f.model, "model", "", "GGUF model file, or hf:REPO:QUANT for one gollm pull got (default: the built-in demo model, random weights)")
 	fs.IntVar(&f.seqs, "seq", 2, fmt.Sprintf("sequences answering at once (1 to %d)", gollm.MaxSequences))
 	fs.Var(&f.prompts, "prompt", "a prompt (repeatable; default: the seed example's questions)")
@@ -124,8 +138,8 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.maxTokens, "max-tokens", 0, "most tokens per answer (default: until the model stops; 64 for the demo model)")
 	fs.StringVar(&f.think, "think", "show", "show or hide the model's thinking")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object with the results")
-	fs.StringVar(&f.jsonSchema, "json-schema", "", "constrain answers to JSON valid against the JSON Schema in FILE")
-	fs.StringVar(&f.grammarFile, "grammar", "", "constrain answers to the GBNF grammar in FILE")
+	fs.StringVar(&f.jsonSchema, "json-schema", "", "constrain answers to JSON valid against the JSON Schema in `FILE`")
+	fs.StringVar(&f.grammarFile, "grammar", "", "constrain answers to the GBNF grammar in `FILE`")
 	fs.BoolVar(&f.jsonObject, "json-object", false, "constrain answers to any JSON object")
 	fs.BoolVar(&f.trace, "trace", false, "print every step's batch composition and KV blocks (to stderr)")
 	fs.BoolVar(&f.raw, "raw", false, "no chat template: feed the prompt text as it is")
@@ -198,7 +212,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 			f.maxTokens = 64
 		}
 	}
-	m, err := gollm.LoadModel(path, mo)
+	m, err := gollm.LoadModelContext(ctx, path, mo) // Ctrl-C stops the load too
 	if err != nil {
 		return fail(err)
 	}
@@ -425,7 +439,8 @@ func runPrompts(ctx context.Context, m *gollm.Model, f runFlags, prompts []strin
 	}
 	defer c.Close()
 
-	if isTerminal(stderr) && !f.jsonOut && !f.noLive && !f.trace {
+	streamTerm := isTerminal(stderr)
+	if streamTerm && !f.jsonOut && !f.noLive && !f.trace {
 		live = newLiveView(stderr, f.seqs, f.think == "show")
 	}
 	var mu2 sync.Mutex // guards next and firstErr
@@ -464,7 +479,11 @@ func runPrompts(ctx context.Context, m *gollm.Model, f runFlags, prompts []strin
 					live.add(w.label-1, ch)
 					return
 				}
-				if f.jsonOut || (ch.Kind == chat.Thought && f.think == "hide") {
+				// The labelled stream is for a terminal (--no-live,
+				// --trace); into a pipe or a file it would be one
+				// quoted line per token, so the answers come only at
+				// the end, on stdout.
+				if f.jsonOut || !streamTerm || (ch.Kind == chat.Thought && f.think == "hide") {
 					return
 				}
 				mu.Lock()
@@ -569,12 +588,21 @@ func runPrompts(ctx context.Context, m *gollm.Model, f runFlags, prompts []strin
 		}
 		return firstErr
 	}
-	// Text for a terminal has its control characters escaped; text for
-	// a file or a pipe is written as it is.
-	show := func(s string) string { return s }
-	if isTerminal(stdout) {
-		show = func(s string) string { return visible(s, true) }
+	if !isTerminal(stdout) {
+		// A pipe or a file: the answers as plain text, as they are. The
+		// summary goes to stderr with -v only: a script reading the
+		// answers wants them alone, a failure is still one line on
+		// stderr, and the numbers are all in --json. (Someone watching
+		// `gollm run | less` has seen each sequence's reason and speed
+		// in the live view.)
+		writeBlocks(stdout, answers, f.think == "show", len(prompts) > len(workers))
+		if f.gpu.verbose {
+			writeSummary(stderr, m, answers, rep, total, wall)
+		}
+		return firstErr
 	}
+	// Text for a terminal has its control characters escaped.
+	show := func(s string) string { return visible(s, true) }
 	for _, a := range answers {
 		fmt.Fprintf(stdout, "User: %s\n", show(a.Prompt))
 		if a.Thoughts != "" && f.think == "show" {
@@ -589,7 +617,13 @@ func runPrompts(ctx context.Context, m *gollm.Model, f runFlags, prompts []strin
 			fmt.Fprintf(stdout, "AI: %s [%s]\n\n", show(a.Answer), a.Finish)
 		}
 	}
-	fmt.Fprintf(stdout, "── summary (%s, %s)\n", shortPath(m.Path()), m.Backend())
+	writeSummary(stdout, m, answers, rep, total, wall)
+	return firstErr
+}
+
+// writeSummary prints the per-prompt counts and the totals.
+func writeSummary(w io.Writer, m *gollm.Model, answers []answer, rep runReport, total int, wall float64) {
+	fmt.Fprintf(w, "── summary (%s, %s)\n", shortPath(m.Path()), m.Backend())
 	for i, a := range answers {
 		why := a.Finish
 		switch {
@@ -598,12 +632,72 @@ func runPrompts(ctx context.Context, m *gollm.Model, f runFlags, prompts []strin
 		case a.FinishDetail != "":
 			why += ": " + a.FinishDetail
 		}
-		fmt.Fprintf(stdout, "  prompt %d on sequence %d: %d prompt tokens evaluated, %d generated, %.1f tokens/s (%s)\n",
+		fmt.Fprintf(w, "  prompt %d on sequence %d: %d prompt tokens evaluated, %d generated, %.1f tokens/s (%s)\n",
 			i+1, a.Sequence, a.Evaluated, len(a.GeneratedIDs), a.TokensPerSec, why)
 	}
-	fmt.Fprintf(stdout, "  total: %d tokens generated in %.2fs = %.1f tokens/s; %d steps, %.1f tokens per step\n",
+	fmt.Fprintf(w, "  total: %d tokens generated in %.2fs = %.1f tokens/s; %d steps, %.1f tokens per step\n",
 		total, wall, rep.TotalTPS, rep.Steps, rep.MeanPerStep)
-	return firstErr
+}
+
+// writeBlocks writes the answers for a pipe or a file: one block each, a
+// header line naming the sequence and the prompt (shortened to one line),
+// then the text as the model wrote it (no quoting, no escapes), so that
+// `gollm run … | less` or `> answers.txt` reads like the conversation:
+//
+//	--- sequence 1: Hi there, how are you? ---
+//	<think>
+//	The user greets me…
+//	</think>
+//	Hello! I'm doing well.
+//
+//	--- sequence 2: How much is 6+6? ---
+//	6 + 6 = 12.
+//	[length]
+//
+// The thoughts are in <think> tags, as thinking models write them (with
+// thoughts shown). An answer cut short ends with a line holding its finish
+// reason in brackets, as in the terminal's "AI: … [length]"; a prompt with
+// no answer has "(no answer: error)" (the error is the run's message on
+// stderr, and every prompt's is in the summary that -v adds there). When there are more prompts than sequences, the header names
+// the prompt too: "--- prompt 3 (sequence 1): … ---".
+func writeBlocks(w io.Writer, answers []answer, thoughts, numberPrompts bool) {
+	for i, a := range answers {
+		if i > 0 {
+			io.WriteString(w, "\n")
+		}
+		if numberPrompts {
+			fmt.Fprintf(w, "--- prompt %d (sequence %d): %s ---\n", i+1, a.Sequence, headerText(a.Prompt))
+		} else {
+			fmt.Fprintf(w, "--- sequence %d: %s ---\n", a.Sequence, headerText(a.Prompt))
+		}
+		if t := strings.TrimSpace(a.Thoughts); thoughts && t != "" {
+			fmt.Fprintf(w, "<think>\n%s\n</think>\n", t)
+		}
+		switch {
+		case a.Error != "" && len(a.GeneratedIDs) == 0:
+			fmt.Fprintf(w, "(no answer: %s)\n", a.Finish)
+			continue
+		case strings.TrimSpace(a.Answer) != "":
+			fmt.Fprintf(w, "%s\n", strings.TrimSpace(a.Answer))
+		}
+		if a.Finish != gollm.FinishEOG && a.Finish != gollm.FinishStop {
+			fmt.Fprintf(w, "[%s]\n", a.Finish)
+		}
+	}
+}
+
+// headerMax is how many characters of a prompt a block's header shows.
+const headerMax = 60
+
+// headerText is a prompt on one line for a block's header: runs of
+// whitespace (newlines too) become one space, control characters are
+// escaped, and past headerMax characters it is cut with "…".
+func headerText(p string) string {
+	p = visible(strings.Join(strings.Fields(p), " "), false)
+	if r := []rune(p); len(r) > headerMax {
+		return string(r[:headerMax-1]) + "…"
+	}
+	return p
 }
 
 func nonNilIDs(ids []int32) []int32 {

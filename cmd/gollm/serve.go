@@ -59,7 +59,10 @@ cancelled), and the process exits 0.
 
 One access-log line per request goes to stderr (--log-format text or
 json): id, status, prompt, cached and generated tokens, time to first
-token and duration; never message content.
+token and duration; never message content. The model's notices go to
+the same log: at Info what needs attention (no GPU used although
+--gpu auto was given, a model split between GPU and CPU), and with -v
+the routine too (why no GPU is used on a CPU-only machine).
 
 Without --model it serves the built-in demo model (random weights).
 
@@ -81,7 +84,7 @@ const maxDuration = 24 * time.Hour
 func serveCmd(args []string, stdout, stderr io.Writer) error {
 	var f serveFlags
 	fs := newFlags("serve", stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), serveHelp); fs.PrintDefaults() }
+	fs.Usage = func() { printHelp(fs, serveHelp) }
 	fs.StringVar(&f.model, "model", "", "GGUF model file, or hf:REPO:QUANT for one gollm pull got (default: the built-in demo model, random weights)")
 	fs.StringVar(&f.alias, "alias", "", "the model's id in the API (default: the file name without .gguf)")
 	fs.StringVar(&f.host, "host", "127.0.0.1", "address to listen on (0.0.0.0: every interface)")
@@ -111,11 +114,15 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	if err := f.gpu.apply(&mo, stderr); err != nil {
 		return err
 	}
-	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	// One log for the server and the library: the access log and the
+	// model's notices at Info, with -v the Debug ones too.
+	hopts := &slog.HandlerOptions{Level: f.gpu.level()}
+	var handler slog.Handler = slog.NewTextHandler(stderr, hopts)
 	if f.logFormat == "json" {
-		handler = slog.NewJSONHandler(stderr, nil)
+		handler = slog.NewJSONHandler(stderr, hopts)
 	}
 	logger := slog.New(handler)
+	mo.Logger = logger
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -155,7 +162,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("making the demo model: %w", err)
 		}
 	}
-	m, err := gollm.LoadModel(path, mo)
+	m, err := gollm.LoadModelContext(ctx, path, mo) // Ctrl-C stops the load too
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--threads", "-3"}, "--threads must be between"},
 		{[]string{"--max-body-mib", "0"}, "--max-body-mib must be between 1"},
 		{[]string{"stray"}, "unexpected argument"},
-		{[]string{"--bogus"}, "flag provided but not defined"},
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
 	}
 	for _, c := range cases {
 		var out, errb strings.Builder

@@ -29,6 +29,7 @@ type serveChild struct {
 	cmd   *exec.Cmd
 	lines chan string
 	url   string
+	seen  []string // the lines waitFor has read
 }
 
 func startServe(t *testing.T, args ...string) *serveChild {
@@ -61,6 +62,7 @@ func startServe(t *testing.T, args ...string) *serveChild {
 func (c *serveChild) waitFor(t *testing.T, s string) string {
 	t.Helper()
 	for line := range c.lines {
+		c.seen = append(c.seen, line)
 		if strings.Contains(line, s) {
 			return line
 		}

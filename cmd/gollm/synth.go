@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"os"
 	"strings"
@@ -55,7 +55,13 @@ number of 256-value blocks (Qwen2.5-0.5B's 896) gets llama-quantize's
 fallback type for those matrices (q6_k: q8_0, q5_k: q5_1, q4_k: q5_0).
 
 Matrices get --type (q6_k, q4_k, q5_k, q8_0, q4_0, q4_1, q5_0, q5_1, f16,
-bf16 or f32); norms are f32. Quantized blocks are drawn directly from
+bf16 or f32); norms are f32. --type q4_k_m or q5_k_m instead gives each
+matrix the type llama-quantize gives it in a Q4_K_M or Q5_K_M file, the
+mixes people actually run: q6_k for the output head (or the tied
+token_embd) and for attn_v and ffn_down (ffn_down_exps) in the first and
+last eighth of the layers and every third layer between (14 of
+Qwen3-1.7B's 28), q4_k (q5_k) elsewhere, with the same fallbacks for
+widths that are not whole blocks. Quantized blocks are drawn directly from
 random bits with scales set for a weight std of 0.02, which writes an 8B
 model in seconds; --quantize instead quantizes Gaussian weights with
 ggml's reference quantizer (realistic, but slow: small models only).
@@ -75,7 +81,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("synth", stderr)
 	out := fs.String("out", "", "output GGUF `file` (required)")
 	preset := fs.String("preset", "qwen3-tiny", "model shape to start from: "+strings.Join(synth.PresetNames(), ", "))
-	typ := fs.String("type", "q6_k", "`type` of the weight matrices")
+	typ := fs.String("type", "q6_k", "`type` of the weight matrices, or a mix: q4_k_m, q5_k_m")
 	seed := fs.Uint64("seed", 0, "random seed")
 	vocabFrom := fs.String("vocab-from", "", "copy the tokenizer from this GGUF `file`")
 	quantize := fs.Bool("quantize", false, "quantize Gaussian weights with the reference quantizer (slow)")
@@ -92,10 +98,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	experts := fs.Int("experts", 0, "experts per layer (qwen3moe)")
 	expertsUsed := fs.Int("experts-used", 0, "experts per token (qwen3moe)")
 	expertFF := fs.Int("expert-ff", 0, "width of one expert (qwen3moe)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), synthHelp)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { printHelp(fs, synthHelp) }
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -103,7 +106,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --out FILE is required (see gollm synth -h)", errUsage)
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
 	if set["vocab"] && *vocabFrom != "" {
 		return fmt.Errorf("%w: --vocab and --vocab-from both given: the vocabulary file decides the size", errUsage)
 	}
@@ -112,8 +115,10 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if cfg.Type, err = tensor.ParseDType(*typ); err != nil {
-		return fmt.Errorf("%w: --type: %v", errUsage, err)
+	if mix, err := synth.ParseMix(*typ); err == nil {
+		cfg.Mix = mix
+	} else if cfg.Type, err = tensor.ParseDType(*typ); err != nil {
+		return fmt.Errorf("%w: --type: %v (or a mix: %v)", errUsage, err, synth.Mixes)
 	}
 	cfg.Seed = *seed
 	cfg.Quantize = *quantize
@@ -182,7 +187,11 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	if cfg.Experts > 0 {
 		ffn = fmt.Sprintf("%d of %d experts of ff %d", cfg.ExpertsUsed, cfg.Experts, cfg.ExpertFF)
 	}
+	typeName := cfg.Type.String()
+	if cfg.Mix != synth.Pure {
+		typeName = cfg.Mix.String() + " mix"
+	}
 	fmt.Fprintf(stdout, "  %s, embd %d, %d layers, %d/%d heads x %d, %s, vocab %d, %s, %s (%s), seed %d\n",
-		cfg.Arch, cfg.Embd, cfg.Layers, cfg.Heads, cfg.KVHeads, cfg.HeadDim, ffn, cfg.Vocab, tying, cfg.Type, how, cfg.Seed)
+		cfg.Arch, cfg.Embd, cfg.Layers, cfg.Heads, cfg.KVHeads, cfg.HeadDim, ffn, cfg.Vocab, tying, typeName, how, cfg.Seed)
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,5 +172,63 @@ func TestSynthFamiliesRun(t *testing.T) {
 			!slices.Equal(rep.Sequences[1].GeneratedIDs, alone.Sequences[0].GeneratedIDs) {
 			t.Errorf("%s: batched %+v, alone %+v", c.preset, rep.Sequences, alone.Sequences)
 		}
+	}
+}
+
+// TestSynthMix: `gollm synth --type q4_k_m` (and q5_k_m) writes llama-quantize's
+// mix: `gollm info` shows general.file_type 15 (17), a Q6_K tied
+// token_embd, and attn_v and ffn_down Q6_K exactly in the use_more_bits
+// layers (of 8: n/8 = 1, 7n/8 = 7, so 0, 3, 6 and 7), the base type
+// elsewhere; the file runs.
+func TestSynthMix(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		typ, fileType, base string
+	}{{"q4_k_m", "15", "q4_K"}, {"Q5_K_M", "17", "q5_K"}} {
+		path := filepath.Join(dir, c.typ+".gguf")
+		code, out, errOut := synthCLI("--out", path, "--layers", "8", "--vocab", "512", "--type", c.typ)
+		if code != 0 || !strings.Contains(out, strings.ToLower(c.typ)+" mix") {
+			t.Fatalf("%s: exit %d: %s%s", c.typ, code, out, errOut)
+		}
+		code, info, _ := run("info", "--model", path)
+		if code != 0 {
+			t.Fatalf("%s: info: exit %d", c.typ, code)
+		}
+		typeOf := map[string]string{}
+		for _, line := range strings.Split(info, "\n") {
+			if f := strings.Fields(line); len(f) >= 5 && strings.HasSuffix(f[0], ".weight") {
+				typeOf[f[0]] = f[1]
+			}
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "general.file_type" && f[2] != c.fileType {
+				t.Errorf("%s: %s", c.typ, line)
+			}
+		}
+		want := map[string]string{"token_embd.weight": "q6_K", "output_norm.weight": "f32"}
+		for l, more := range "H..H..HH" {
+			hi := c.base
+			if more == 'H' {
+				hi = "q6_K"
+			}
+			p := fmt.Sprintf("blk.%d.", l)
+			for name, typ := range map[string]string{"attn_v": hi, "ffn_down": hi, "attn_q": c.base, "attn_k": c.base,
+				"attn_output": c.base, "ffn_gate": c.base, "ffn_up": c.base, "attn_norm": "f32", "attn_q_norm": "f32"} {
+				want[p+name+".weight"] = typ
+			}
+		}
+		for name, typ := range want {
+			if typeOf[name] != typ {
+				t.Errorf("%s: info says %s is %q, want %s", c.typ, name, typeOf[name], typ)
+			}
+		}
+		rep := runJSON(t, "run", "--model", path, "--temp", "0", "--json", "--max-tokens", "3", "--ctx", "256", "--seq", "1", "--prompt", "Hi")
+		if len(rep.Sequences) != 1 || len(rep.Sequences[0].GeneratedIDs) != 3 {
+			t.Errorf("%s: run: %+v", c.typ, rep.Sequences)
+		}
+	}
+	if code, _, errOut := synthCLI("--out", filepath.Join(dir, "x.gguf"), "--type", "q3_k_m"); code != 2 || !strings.Contains(errOut, "q4_k_m") {
+		t.Errorf("--type q3_k_m: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := synthCLI("-h"); !strings.Contains(errOut, "q4_k_m or q5_k_m") {
+		t.Errorf("help: exit %d, %q", code, errOut)
 	}
 }

@@ -40,10 +40,7 @@ func runTemplate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("template", stderr)
 	model := fs.String("model", "", "GGUF `file` whose chat template to use (required)")
 	input := fs.String("input", "", "`path` of the JSON request (required)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), templateHelp)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { printHelp(fs, templateHelp) }
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}

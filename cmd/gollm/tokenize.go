@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"io"
 	"strconv"
 	"strings"
@@ -51,15 +51,12 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	addSpecial := fs.Bool("add-special", false, "add BOS/EOS if the vocabulary asks for them")
 	pieces := fs.Bool("pieces", false, "show each token's text")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), tokenizeHelp)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { printHelp(fs, tokenizeHelp) }
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	textSet, fileSet := false, false
-	fs.Visit(func(f *flag.Flag) {
+	fs.Visit(func(f *pflag.Flag) {
 		textSet = textSet || f.Name == "text"
 		fileSet = fileSet || f.Name == "file"
 	})

@@ -117,7 +117,7 @@ func TestTokenizeCommandErrors(t *testing.T) {
 		{[]string{"--model", model}, 2, "exactly one of --text and --file"},
 		{[]string{"--model", model, "--text", "x", "--file", "y"}, 2, "exactly one of --text and --file"},
 		{[]string{"--model", model, "--text", "x", "extra"}, 2, "unexpected argument"},
-		{[]string{"--model", model, "--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"--model", model, "--bogus"}, 2, "unknown flag: --bogus"},
 		{[]string{"--model", model, "--file", "/nonexistent/file"}, 1, "no such file"},
 		{[]string{"--model", "/nonexistent.gguf", "--text", "x"}, 1, "no such file"},
 		{[]string{"--model", testdata.Path("chat", "qwen3.json"), "--text", "x"}, 1, "not a GGUF file"},

@@ -15,7 +15,6 @@ import (
 	"log"
 
 	"github.com/gollm/gollm"
-	"github.com/gollm/gollm/internal/demo"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -24,7 +23,7 @@ func main() {
 	maxTokens := flag.Int("max-tokens", 0, "most tokens per answer (default: until the model stops; 48 for the demo model)")
 	flag.Parse()
 	if *modelPath == "" {
-		p, _, err := demo.Path()
+		p, err := gollm.DemoModelPath(context.Background())
 		if err != nil {
 			log.Fatal(err)
 		}

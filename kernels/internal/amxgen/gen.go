@@ -1,57 +1,173 @@
-# Generates amx_amd64.s (run: python3 kernels/amx_gen.py). The Go assembler
-# has no AMX mnemonics, so the tile instructions are emitted as bytes, each
-# with its Intel syntax in a comment; the rest is ordinary Go assembly.
-REG = {'AX':0,'CX':1,'DX':2,'BX':3,'SP':4,'BP':5,'SI':6,'DI':7,'R8':8,'R9':9,'R10':10,'R11':11,'R12':12,'R13':13,'R14':14}
+// Package amxgen generates kernels/amx_amd64.s, the Q6_K × Q8_K matrix
+// product on AMX-INT8 tiles. The Go assembler has no AMX mnemonics, so
+// the tile instructions are written as BYTE directives (encode.go), each
+// with its Intel syntax in a comment; the rest is ordinary Go assembly,
+// kept here as text, with the regular parts (constant tables, the
+// unrolled transpose and loads, the tile loop) written out by loops.
+//
+// Regenerate the file with
+//
+//	go generate ./kernels
+//
+// (the //go:generate line is in kernels/doc.go; it runs
+// kernels/internal/amxgen/cmd/amxgen). TestAMXGenerated in package
+// kernels checks that the committed file is exactly Source().
+package amxgen
 
-def b(*bs):
-    return '; '.join('BYTE $0x%02x' % x for x in bs)
+import (
+	"bytes"
+	"fmt"
+)
 
-def vex1(base, index):
-    # VEX byte 1: inverted R (tile regs < 8), X (index >= 8), B (base >= 8); map 0F38.
-    x = 0 if REG[index] >= 8 else 1
-    bb = 0 if REG[base] >= 8 else 1
-    return (1 << 7) | (x << 6) | (bb << 5) | 0x02
+// Source returns the whole text of kernels/amx_amd64.s.
+func Source() []byte {
+	var g gen
+	g.text(preamble)
+	g.scalePerm()
+	g.text(constsAndMacros)
+	g.transpose16()
+	g.text(load16Head)
+	g.load16()
+	g.text(packAndQ6KHead)
+	g.line(ldtilecfg.String())
+	g.text(q6kUnpack)
+	g.tileProducts()
+	g.text(q6kAccumulate)
+	g.line(tilerelease.String())
+	g.text("\tVZEROUPPER\n\tRET\n")
+	return g.buf.Bytes()
+}
 
-def sib_mem(t, base, index, disp):
-    bb, ii = REG[base] & 7, REG[index] & 7
-    assert bb != 5 and ii != 4 and REG[base] != 12
-    if disp == 0:
-        return [(0 << 6) | (t << 3) | 4, (0 << 6) | (ii << 3) | bb]
-    if -128 <= disp < 128:
-        return [(1 << 6) | (t << 3) | 4, (ii << 3) | bb, disp & 0xff]
-    d = disp & 0xffffffff
-    return [(2 << 6) | (t << 3) | 4, (ii << 3) | bb, d & 0xff, (d >> 8) & 0xff, (d >> 16) & 0xff, d >> 24]
+// gen accumulates the output.
+type gen struct{ buf bytes.Buffer }
 
-def tileloadd(t, base, index, disp):
-    return '\t' + b(0xC4, vex1(base, index), 0x7B, 0x4B, *sib_mem(t, base, index, disp)) + \
-        '\t// TILELOADD tmm%d, [%s + %s*1 + %d]' % (t, base, index, disp)
+// text writes s as it is.
+func (g *gen) text(s string) { g.buf.WriteString(s) }
 
-def tilestored(t, base, index, disp):
-    return '\t' + b(0xC4, vex1(base, index), 0x7A, 0x4B, *sib_mem(t, base, index, disp)) + \
-        '\t// TILESTORED [%s + %s*1 + %d], tmm%d' % (base, index, disp, t)
+// line writes s and a newline.
+func (g *gen) line(s string) { g.buf.WriteString(s + "\n") }
 
-def tilezero(t):
-    return '\t' + b(0xC4, 0xE2, 0x7B, 0x49, 0xC0 | (t << 3)) + '\t// TILEZERO tmm%d' % t
+// linef writes a formatted line.
+func (g *gen) linef(format string, args ...any) {
+	fmt.Fprintf(&g.buf, format+"\n", args...)
+}
 
-def tdp(kind, d, a, bb):
-    pp = {'BSSD': 3, 'BSUD': 2, 'BUSD': 1, 'BUUD': 0}[kind]
-    return '\t' + b(0xC4, 0xE2, (((~bb) & 0xF) << 3) | pp, 0x5E, 0xC0 | (d << 3) | a) + \
-        '\t// TDP%s tmm%d, tmm%d, tmm%d' % (kind, d, a, bb)
+// scalePerm writes amxScalePerm, the VPERMW indexes: 8 vectors of 32
+// words, vector c (values 32c..32c+31 of a block) taking word 2c (the
+// scale of values 32c..32c+15) for its first 16 words and 2c+1 for the
+// last 16. Each DATA line holds 4 words.
+func (g *gen) scalePerm() {
+	for c := range 8 {
+		for q := range 8 {
+			var val uint64
+			for i := range 4 {
+				word := 2 * c
+				if q*4+i >= 16 {
+					word++
+				}
+				val |= uint64(word) << (16 * i)
+			}
+			g.linef("DATA amxScalePerm<>+%d(SB)/8, $0x%016x", c*64+q*8, val)
+		}
+	}
+	g.line("GLOBL amxScalePerm<>(SB), RODATA|NOPTR, $512")
+}
 
-ldtilecfg = '\t' + b(0xC4, 0xE2, 0x78, 0x49, 0x00) + '\t// LDTILECFG [AX]'
-tilerelease = '\t' + b(0xC4, 0xE2, 0x78, 0x49, 0xC0) + '\t// TILERELEASE'
+// transpose16 writes the body of the TRANSPOSE16(base) macro (its comment
+// in constsAndMacros explains the three stages).
+func (g *gen) transpose16() {
+	// Stage 1: rows 2i and 2i+1, dwords interleaved, into Z16+2i, Z17+2i.
+	for i := range 8 {
+		g.linef("\tVPUNPCKLDQ Z%d, Z%d, Z%d \\", 2*i+1, 2*i, 16+2*i)
+		g.linef("\tVPUNPCKHDQ Z%d, Z%d, Z%d \\", 2*i+1, 2*i, 17+2*i)
+	}
+	// Stage 2: qwords of those, rows 4a..4a+3 into Z4a..Z4a+3.
+	for a := range 4 {
+		t, u := 16+4*a, 4*a
+		g.linef("\tVPUNPCKLQDQ Z%d, Z%d, Z%d \\", t+2, t, u)
+		g.linef("\tVPUNPCKHQDQ Z%d, Z%d, Z%d \\", t+2, t, u+1)
+		g.linef("\tVPUNPCKLQDQ Z%d, Z%d, Z%d \\", t+3, t+1, u+2)
+		g.linef("\tVPUNPCKHQDQ Z%d, Z%d, Z%d \\", t+3, t+1, u+3)
+	}
+	// Stage 3: column c's four 128-bit lanes gathered, columns c, 4+c,
+	// 8+c and 12+c stored.
+	for c := range 4 {
+		g.linef("\tVSHUFI32X4 $0x44, Z%d, Z%d, Z16 \\", 4+c, c)
+		g.linef("\tVSHUFI32X4 $0xEE, Z%d, Z%d, Z17 \\", 4+c, c)
+		g.linef("\tVSHUFI32X4 $0x44, Z%d, Z%d, Z18 \\", 12+c, 8+c)
+		g.linef("\tVSHUFI32X4 $0xEE, Z%d, Z%d, Z19 \\", 12+c, 8+c)
+		g.line("\tVSHUFI32X4 $0x88, Z18, Z16, Z20 \\")
+		g.line("\tVSHUFI32X4 $0xDD, Z18, Z16, Z21 \\")
+		g.line("\tVSHUFI32X4 $0x88, Z19, Z17, Z22 \\")
+		g.line("\tVSHUFI32X4 $0xDD, Z19, Z17, Z23 \\")
+		g.linef("\tVMOVDQU32 Z20, %d(base) \\", 64*c)
+		g.linef("\tVMOVDQU32 Z21, %d(base) \\", 64*(4+c))
+		g.linef("\tVMOVDQU32 Z22, %d(base) \\", 64*(8+c))
+		g.linef("\tVMOVDQU32 Z23, %d(base)%s", 64*(12+c), continued(c < 3))
+	}
+}
 
-out = []
-w = out.append
-w("""//go:build !purego
+// load16 writes the body of the LOAD16(base, stride) macro after its
+// first line: 16 rows into Z0..Z15.
+func (g *gen) load16() {
+	for i := range 16 {
+		g.linef("\tVMOVDQU32 (R8), Z%d \\", i)
+		g.linef("\tADDQ stride, R8%s", continued(i < 15))
+	}
+}
+
+// continued is the line continuation of a macro body: " \" on every line
+// but the last.
+func continued(more bool) string {
+	if more {
+		return ` \`
+	}
+	return ""
+}
+
+// tileProducts writes the tile part of amxQ6K's pair loop: C tiles 0..3
+// zeroed, then for each of a block's 4 k-steps the A tiles (lo in tmm4,
+// hi in tmm5, from the scratch at BX) and the two token tiles' B tiles
+// (tmm6 from SI, tmm7 from DI) loaded, 64 bytes a row (CX), and the four
+// products accumulated; the C tiles are then stored to the scratch at
+// 8320 (lo, hi of the first token tile, lo, hi of the second).
+func (g *gen) tileProducts() {
+	for t := range 4 {
+		g.line(tilezero(t).String())
+	}
+	for k := range 4 {
+		g.line(tileloadd(4, "BX", "CX", 1024*k).String())
+		g.line(tileloadd(5, "BX", "CX", 4096+1024*k).String())
+		g.line(tileloadd(6, "SI", "CX", 1024*k).String())
+		g.line(tileloadd(7, "DI", "CX", 1024*k).String())
+		g.line(tdp("BUSD", 0, 4, 6).String()) // Clo, first tile
+		g.line(tdp("BSSD", 1, 5, 6).String()) // Chi, first tile
+		g.line(tdp("BUSD", 2, 4, 7).String()) // Clo, second tile
+		g.line(tdp("BSSD", 3, 5, 7).String()) // Chi, second tile
+	}
+	for t := range 4 {
+		g.line(tilestored(t, "BX", "CX", 8320+1024*t).String())
+	}
+}
+
+// The fixed text, in the order Source writes it.
+
+// preamble: the generated-code header (https://go.dev/s/generatedcode:
+// a line matching ^// Code generated .* DO NOT EDIT\.$ before the first
+// non-comment text), build tag, the explanation of the kernel, the tile
+// configuration, and the comment of amxScalePerm.
+const preamble = `// Code generated by kernels/internal/amxgen; DO NOT EDIT.
+// Edit the generator, then run: go generate ./kernels
+
+//go:build !purego
 
 #include "textflag.h"
 
 // Q6_K × Q8_K matrix products with AMX-INT8 (Intel's tile unit: TDPB*D
 // multiplies a 16×64 tile of bytes by a 64×16 one and adds the 16×16
-// int32 products to a third tile). Generated by amx_gen.py (python3
-// kernels/amx_gen.py); the AMX instructions are written as bytes, each
-// with its Intel syntax alongside.
+// int32 products to a third tile). Generated by kernels/internal/amxgen
+// (go generate ./kernels); the AMX instructions are written as bytes,
+// each with its Intel syntax alongside.
 //
 // Tiles:
 //
@@ -90,14 +206,12 @@ GLOBL amxCfg<>(SB), RODATA|NOPTR, $64
 
 // VPERMW indexes: vector c (values 32c..32c+31) takes scale 2c for its
 // first 16 words and 2c+1 for the last 16.
-""")
-for c in range(8):
-    for q in range(8):
-        words = [2*c + (1 if (q*4 + i) >= 16 else 0) for i in range(4)]
-        val = sum(wd << (16*i) for i, wd in enumerate(words))
-        w('DATA amxScalePerm<>+%d(SB)/8, $0x%016x' % (c*64 + q*8, val))
-w('GLOBL amxScalePerm<>(SB), RODATA|NOPTR, $512')
-w("""
+
+`
+
+// constsAndMacros: amxConst and the UNPACK, WCHUNK macros, and the head
+// of TRANSPOSE16.
+const constsAndMacros = `
 DATA amxConst<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
 DATA amxConst<>+8(SB)/8, $0x3030303030303030
 DATA amxConst<>+16(SB)/8, $0x0004000400040004
@@ -109,36 +223,36 @@ GLOBL amxConst<>(SB), RODATA|NOPTR, $56
 
 // UNPACK: the 256 values q of the Q6_K block at SI as bytes in Z0..Z3
 // (values 0..63, 64..127, 128..191, 192..255), as in q6k_amd64.s.
-#define UNPACK \\
-	VMOVDQU64       0(SI), Z9 \\
-	VBROADCASTI64X4 128(SI), Z10 \\
-	VPSLLVW         Z18, Z10, Z0 \\
-	VPANDD          Z17, Z0, Z0 \\
-	VPTERNLOGD      $0xD8, Z16, Z9, Z0 \\
-	VPSRLVW         Z19, Z10, Z1 \\
-	VPANDD          Z17, Z1, Z1 \\
-	VPSRLW          $4, Z9, Z9 \\
-	VPTERNLOGD      $0xD8, Z16, Z9, Z1 \\
-	VMOVDQU64       64(SI), Z9 \\
-	VBROADCASTI64X4 160(SI), Z10 \\
-	VPSLLVW         Z18, Z10, Z2 \\
-	VPANDD          Z17, Z2, Z2 \\
-	VPTERNLOGD      $0xD8, Z16, Z9, Z2 \\
-	VPSRLVW         Z19, Z10, Z3 \\
-	VPANDD          Z17, Z3, Z3 \\
-	VPSRLW          $4, Z9, Z9 \\
+#define UNPACK \
+	VMOVDQU64       0(SI), Z9 \
+	VBROADCASTI64X4 128(SI), Z10 \
+	VPSLLVW         Z18, Z10, Z0 \
+	VPANDD          Z17, Z0, Z0 \
+	VPTERNLOGD      $0xD8, Z16, Z9, Z0 \
+	VPSRLVW         Z19, Z10, Z1 \
+	VPANDD          Z17, Z1, Z1 \
+	VPSRLW          $4, Z9, Z9 \
+	VPTERNLOGD      $0xD8, Z16, Z9, Z1 \
+	VMOVDQU64       64(SI), Z9 \
+	VBROADCASTI64X4 160(SI), Z10 \
+	VPSLLVW         Z18, Z10, Z2 \
+	VPANDD          Z17, Z2, Z2 \
+	VPTERNLOGD      $0xD8, Z16, Z9, Z2 \
+	VPSRLVW         Z19, Z10, Z3 \
+	VPANDD          Z17, Z3, Z3 \
+	VPSRLW          $4, Z9, Z9 \
 	VPTERNLOGD      $0xD8, Z16, Z9, Z3
 
 // WCHUNK(src, perm, off): 32 values (bytes in src, a Y register) →
 // w = (q-32)·scale as words → lo bytes to off(DI), hi bytes to
 // 4096+off(DI).
-#define WCHUNK(src, perm, off) \\
-	VPMOVZXBW src, Z4 \\
-	VPSUBW    Z15, Z4, Z4 \\
-	VPERMW    Z8, perm, Z5 \\
-	VPMULLW   Z5, Z4, Z4 \\
-	VPMOVWB   Z4, off(DI) \\
-	VPSRAW    $8, Z4, Z4 \\
+#define WCHUNK(src, perm, off) \
+	VPMOVZXBW src, Z4 \
+	VPSUBW    Z15, Z4, Z4 \
+	VPERMW    Z8, perm, Z5 \
+	VPMULLW   Z5, Z4, Z4 \
+	VPMOVWB   Z4, off(DI) \
+	VPSRAW    $8, Z4, Z4 \
 	VPMOVWB   Z4, 4096+off(DI)
 
 // TRANSPOSE16(base): Z0..Z15 hold 16 rows of 16 dwords; row j of the
@@ -146,41 +260,18 @@ GLOBL amxConst<>(SB), RODATA|NOPTR, $56
 // interleaves dwords of row pairs, stage 2 qwords of those, so that
 // register 4a+c holds, in 128-bit lane L, column 4L+c of rows 4a..4a+3;
 // stage 3 gathers the four lanes of each column.
-#define TRANSPOSE16(base) \\""")
-for i in range(8):
-    w('\tVPUNPCKLDQ Z%d, Z%d, Z%d \\' % (2*i+1, 2*i, 16+2*i))
-    w('\tVPUNPCKHDQ Z%d, Z%d, Z%d \\' % (2*i+1, 2*i, 17+2*i))
-for a in range(4):
-    t = 16 + 4*a
-    u = 4*a
-    w('\tVPUNPCKLQDQ Z%d, Z%d, Z%d \\' % (t+2, t, u))
-    w('\tVPUNPCKHQDQ Z%d, Z%d, Z%d \\' % (t+2, t, u+1))
-    w('\tVPUNPCKLQDQ Z%d, Z%d, Z%d \\' % (t+3, t+1, u+2))
-    w('\tVPUNPCKHQDQ Z%d, Z%d, Z%d \\' % (t+3, t+1, u+3))
-for c in range(4):
-    w('\tVSHUFI32X4 $0x44, Z%d, Z%d, Z16 \\' % (4+c, c))
-    w('\tVSHUFI32X4 $0xEE, Z%d, Z%d, Z17 \\' % (4+c, c))
-    w('\tVSHUFI32X4 $0x44, Z%d, Z%d, Z18 \\' % (12+c, 8+c))
-    w('\tVSHUFI32X4 $0xEE, Z%d, Z%d, Z19 \\' % (12+c, 8+c))
-    w('\tVSHUFI32X4 $0x88, Z18, Z16, Z20 \\')
-    w('\tVSHUFI32X4 $0xDD, Z18, Z16, Z21 \\')
-    w('\tVSHUFI32X4 $0x88, Z19, Z17, Z22 \\')
-    w('\tVSHUFI32X4 $0xDD, Z19, Z17, Z23 \\')
-    w('\tVMOVDQU32 Z20, %d(base) \\' % (64*c))
-    w('\tVMOVDQU32 Z21, %d(base) \\' % (64*(4+c)))
-    w('\tVMOVDQU32 Z22, %d(base) \\' % (64*(8+c)))
-    last = ' \\' if c < 3 else ''
-    w('\tVMOVDQU32 Z23, %d(base)%s' % (64*(12+c), last))
+#define TRANSPOSE16(base) \
+`
 
-w("""
+// load16Head: the head of LOAD16.
+const load16Head = `
 // LOAD16(base, stride): Z0..Z15 = the 64 bytes at base + i·stride.
-#define LOAD16(base, stride) \\
-	MOVQ base, R8 \\""")
-for i in range(16):
-    w('\tVMOVDQU32 (R8), Z%d \\' % i)
-    w('\tADDQ stride, R8%s' % (' \\' if i < 15 else ''))
+#define LOAD16(base, stride) \
+	MOVQ base, R8 \
+`
 
-w("""
+// packAndQ6KHead: amxPackQ8K, and amxQ6K up to its LDTILECFG.
+const packAndQ6KHead = `
 // func amxPackQ8K(src *byte, arb, nb int, dst *byte)
 // Packs 16 tokens' Q8_K rows (src, arb bytes apart) into B tiles: for
 // block b, dst + 4160·b holds the 4 k-steps' tiles (1024 bytes each) and
@@ -229,8 +320,11 @@ pda:
 // the accumulators acc[m][t] (16 rows of 16·ntiles float32).
 TEXT ·amxQ6K(SB), NOSPLIT, $0-72
 	LEAQ amxCfg<>(SB), AX
-""" + ldtilecfg + """
-	MOVQ scratch+64(FP), BX
+`
+
+// q6kUnpack: amxQ6K from LDTILECFG to the tile products: the
+// accumulators zeroed, and a block's weights unpacked into A tiles.
+const q6kUnpack = `	MOVQ scratch+64(FP), BX
 	MOVQ ntiles+32(FP), R12
 	SHLQ $6, R12               // bytes of one accumulator row (16 tokens × 4 bytes per tile)
 
@@ -307,23 +401,12 @@ row:
 pair:
 	LEAQ (SI)(R10*1), DI       // the second tile
 	MOVQ $64, CX               // tile row stride
-""")
-for t in range(4):
-    w(tilezero(t))
-for k in range(4):
-    w(tileloadd(4, 'BX', 'CX', 1024*k))
-    w(tileloadd(5, 'BX', 'CX', 4096 + 1024*k))
-    w(tileloadd(6, 'SI', 'CX', 1024*k))
-    w(tileloadd(7, 'DI', 'CX', 1024*k))
-    w(tdp('BUSD', 0, 4, 6))
-    w(tdp('BSSD', 1, 5, 6))
-    w(tdp('BUSD', 2, 4, 7))
-    w(tdp('BSSD', 3, 5, 7))
-w(tilestored(0, 'BX', 'CX', 8320))
-w(tilestored(1, 'BX', 'CX', 9344))
-w(tilestored(2, 'BX', 'CX', 10368))
-w(tilestored(3, 'BX', 'CX', 11392))
-w("""
+
+`
+
+// q6kAccumulate: amxQ6K after the tile products: the C tiles into the
+// float accumulators, and those transposed into dst.
+const q6kAccumulate = `
 	// 3. acc[m][t] += float32(float32(da·dw) · float32(256·Chi + Clo)).
 	VMOVUPS 4096(SI), Z28      // da of the first tile's tokens
 	VMOVUPS 4096(DI), Z29      // and of the second's
@@ -388,8 +471,4 @@ outrows:
 	ADDQ $64, R13
 	TESTQ R9, R9
 	JG   out
-""" + tilerelease + """
-	VZEROUPPER
-	RET
-""")
-open(__import__('os').path.join(__import__('os').path.dirname(__file__), 'amx_amd64.s'), 'w').write('\n'.join(out))
+`
