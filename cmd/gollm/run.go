@@ -16,7 +16,6 @@ import (
 
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
-	"github.com/gollm/gollm/grammar"
 	"github.com/gollm/gollm/internal/demo"
 	"github.com/gollm/gollm/internal/sysmem"
 	"github.com/gollm/gollm/kvcache"
@@ -51,9 +50,7 @@ type runFlags struct {
 	seed                                      int64
 	jsonOut, trace, raw, exact, noLive        bool
 	parseSpecial, noParseSpecial              bool
-	jsonSchema, grammarFile                   string // --json-schema, --grammar: files
-	jsonObject                                bool   // --json-object
-	grammar                                   *grammar.Grammar
+	constraint                                constraintFlags
 	yarn                                      yarnFlags
 	gpu                                       gpuFlags
 }
@@ -138,9 +135,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.maxTokens, "max-tokens", 0, "most tokens per answer (default: until the model stops; 64 for the demo model)")
 	fs.StringVar(&f.think, "think", "show", "show or hide the model's thinking")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object with the results")
-	fs.StringVar(&f.jsonSchema, "json-schema", "", "constrain answers to JSON valid against the JSON Schema in `FILE`")
-	fs.StringVar(&f.grammarFile, "grammar", "", "constrain answers to the GBNF grammar in `FILE`")
-	fs.BoolVar(&f.jsonObject, "json-object", false, "constrain answers to any JSON object")
+	f.constraint.register(fs)
 	fs.BoolVar(&f.trace, "trace", false, "print every step's batch composition and KV blocks (to stderr)")
 	fs.BoolVar(&f.raw, "raw", false, "no chat template: feed the prompt text as it is")
 	fs.BoolVar(&f.parseSpecial, "parse-special", false, "chat mode: match special-token text in prompts as control tokens")
@@ -258,45 +253,7 @@ func (f *runFlags) check() error {
 	if f.parseSpecial && f.noParseSpecial {
 		return fmt.Errorf("%w: --parse-special and --no-parse-special contradict each other", errUsage)
 	}
-	return f.readGrammar()
-}
-
-// readGrammar reads --json-schema, --grammar or --json-object into
-// f.grammar. The files go through readInput's size cap, then the
-// grammar package's own limits (source size, rules, nesting, repetition
-// bounds), whose errors name the line and column or the schema path.
-func (f *runFlags) readGrammar() error {
-	n := 0
-	for _, set := range []bool{f.jsonSchema != "", f.grammarFile != "", f.jsonObject} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
-		return fmt.Errorf("%w: --json-schema, --grammar and --json-object exclude each other", errUsage)
-	}
-	var err error
-	switch {
-	case f.jsonObject:
-		f.grammar, err = grammar.Parse(grammar.JSONObject)
-	case f.jsonSchema != "":
-		var data []byte
-		if data, err = readInput("json-schema", f.jsonSchema); err != nil {
-			return fmt.Errorf("%w: %w", errUsage, err)
-		}
-		if f.grammar, err = grammar.JSONSchema(data); err != nil {
-			return fmt.Errorf("%w: --json-schema %s: %w", errUsage, f.jsonSchema, err)
-		}
-	case f.grammarFile != "":
-		var data []byte
-		if data, err = readInput("grammar", f.grammarFile); err != nil {
-			return fmt.Errorf("%w: %w", errUsage, err)
-		}
-		if f.grammar, err = grammar.Parse(string(data)); err != nil {
-			return fmt.Errorf("%w: --grammar %s: %w", errUsage, f.grammarFile, err)
-		}
-	}
-	return err
+	return f.constraint.read()
 }
 
 // chatOptions are the sessions' options: special-token text is matched
@@ -473,7 +430,7 @@ func runPrompts(ctx context.Context, m *gollm.Model, f runFlags, prompts []strin
 		p := params
 		p.Seed = uint64(f.seed) + uint64(i)
 		r, err := cs.Start(ctx, prompts[i], gollm.PromptOptions{
-			MaxTokens: f.maxTokens, Sampling: &p, Grammar: f.grammar,
+			MaxTokens: f.maxTokens, Sampling: &p, Grammar: f.constraint.grammar,
 			OnChunk: func(ch gollm.Chunk) {
 				if live != nil {
 					live.add(w.label-1, ch)
