@@ -74,6 +74,31 @@ import (
 // the mask-work limit) but does not yet make it cheap: precomputing per
 // grammar position, in XGrammar's manner, is what is left to do.
 
+// Lazy grammars (GenerateOptions.Trigger), for tool calls. Qwen3 calls a
+// tool by writing
+//
+//	<tool_call>
+//	{"name": "get_weather", "arguments": {"city": "Paris"}}
+//	</tool_call>
+//
+// where <tool_call> and </tool_call> are single special tokens (151657
+// and 151658), amid free text. With Trigger {Open: <tool_call>, Close:
+// </tool_call>} the text is free until the model samples Open; from there
+// the grammar (here: a newline, one call of a declared function with its
+// parameters' schema, a newline) constrains every token, Close is allowed
+// only where the grammar may end and is the only token left once it is
+// Done, and end of generation waits for the span to close. After Close
+// the text is free again, and the next Open starts a fresh matcher, so a
+// turn may make several calls, each one whole and valid.
+
+// GrammarTrigger makes GenerateOptions.Grammar lazy: it applies only
+// between the tokens Open and Close. Both are token ids, usually special
+// tokens (which no grammar can spell): Qwen3's <tool_call> and
+// </tool_call>.
+type GrammarTrigger struct {
+	Open, Close int32
+}
+
 // ErrGrammarStuck: a constrained generation reached a state where no
 // token of the vocabulary, and not the end, is allowed.
 var ErrGrammarStuck = errors.New("gollm: no token can continue the grammar")
@@ -81,10 +106,17 @@ var ErrGrammarStuck = errors.New("gollm: no token can continue the grammar")
 // constraint is a request's grammar state, owned by the engine loop once
 // the request is submitted.
 type constraint struct {
-	m      *grammar.Matcher
+	m      *grammar.Matcher // nil for a lazy grammar outside its spans
 	trie   *grammar.TokenTrie
 	pieces [][]byte // the trie's pieces: each token's bytes, nil for special and end-of-generation tokens
+
+	g    *grammar.Grammar
+	trig *GrammarTrigger // nil: the grammar covers the whole output
 }
+
+// masking reports whether the next token is constrained: always with a
+// plain grammar, inside a span with a lazy one. (c may be nil.)
+func (c *constraint) masking() bool { return c != nil && c.m != nil }
 
 // tokenTrie returns the model's token trie, built on first use (about a
 // tenth of a second for 151k tokens), on the goroutine of the first
@@ -107,12 +139,19 @@ func (m *Model) tokenTrie() (*grammar.TokenTrie, [][]byte) {
 }
 
 // newConstraint makes a request's constraint, or nil without a grammar.
-func (m *Model) newConstraint(g *grammar.Grammar) *constraint {
+func (m *Model) newConstraint(g *grammar.Grammar, trig *GrammarTrigger) *constraint {
 	if g == nil {
 		return nil
 	}
 	trie, pieces := m.tokenTrie()
-	return &constraint{m: g.NewMatcher(), trie: trie, pieces: pieces}
+	c := &constraint{trie: trie, pieces: pieces, g: g}
+	if trig == nil {
+		c.m = g.NewMatcher()
+	} else {
+		t := *trig
+		c.trig = &t
+	}
+	return c
 }
 
 // constrain sets the logits of the tokens r's grammar refuses here to
@@ -126,7 +165,16 @@ func (e *engine) constrain(r *request, row []float32) error {
 	if err := e.masker.FillMask(r.con.m, mask); err != nil {
 		return fmt.Errorf("gollm: grammar: %w", err)
 	}
-	if r.con.m.CanEnd() && !r.ignoreEOG {
+	switch {
+	case r.con.trig != nil:
+		// A lazy grammar's span ends with its close token, allowed where
+		// the grammar may end (the only token left once it is Done); end
+		// of generation waits until the span is closed.
+		if r.con.m.CanEnd() {
+			id := r.con.trig.Close
+			mask[id/64] |= 1 << (id % 64)
+		}
+	case r.con.m.CanEnd() && !r.ignoreEOG:
 		for _, id := range e.eogs {
 			if int(id) < len(row) {
 				mask[id/64] |= 1 << (id % 64)
@@ -159,10 +207,21 @@ func (e *engine) constrain(r *request, row []float32) error {
 // (still in e.mask) must allow it: only a +Inf logit bias can make the
 // sampler pick a refused token.
 func (e *engine) advance(r *request, tok int32) error {
+	c := r.con
+	if c.m == nil { // a lazy grammar, outside a span: free text
+		if tok == c.trig.Open {
+			c.m = c.g.NewMatcher()
+		}
+		return nil
+	}
 	if e.mask[tok/64]&(1<<(tok%64)) == 0 {
 		return fmt.Errorf("gollm: grammar: token %d was forced (a +Inf logit bias?) where the grammar refuses it", tok)
 	}
-	piece := r.con.pieces[tok]
+	if c.trig != nil && tok == c.trig.Close {
+		c.m = nil // the span is complete: free text until the next Open
+		return nil
+	}
+	piece := c.pieces[tok]
 	if piece == nil {
 		return nil // end of generation (the only bytes-less tokens a mask allows), where the grammar may end
 	}

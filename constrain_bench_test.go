@@ -163,7 +163,7 @@ func BenchmarkConstrainMask(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		e := &engine{eogs: m.tok.EOGs()} // a fresh Masker: no cached masks
-		r := &request{con: m.newConstraint(g)}
+		r := &request{con: m.newConstraint(g, nil)}
 		for _, t := range toks {
 			if err := e.constrain(r, row); err != nil {
 				b.Fatal(err)

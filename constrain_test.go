@@ -483,3 +483,111 @@ func TestChatSessionGrammar(t *testing.T) {
 		}
 	}
 }
+
+// toolCallGrammar is the grammar of one Qwen3 tool call's inside: a
+// newline, {"name": …, "arguments": …} for one of the functions with its
+// parameters' schema, a newline. (The schema's grammar, its root wrapped.)
+func toolCallGrammar(t testing.TB, functions map[string]string) *grammar.Grammar {
+	t.Helper()
+	var calls []string
+	for name, params := range functions {
+		calls = append(calls, `{"type": "object", "properties": {"name": {"const": "`+name+`"}, "arguments": `+params+`},
+			"required": ["name", "arguments"], "additionalProperties": false}`)
+	}
+	src, err := grammar.FromJSONSchema([]byte(`{"anyOf": [` + strings.Join(calls, ",") + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, rest, _ := strings.Cut(src, "\n")
+	body, ok := strings.CutPrefix(first, "root ::= ")
+	if !ok {
+		t.Fatalf("the schema's grammar starts %q", first)
+	}
+	g, err := grammar.Parse(`root ::= "\n" ( ` + body + ` ) "\n"` + "\n" + rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestLazyGrammarToolCalls: with Trigger {<tool_call>, </tool_call>}, the
+// random Qwen3 writes free text, and every call it opens (its logit for
+// <tool_call> raised by 2, so that it opens several) is closed with a body
+// that parses as a call of a declared function and validates against its
+// parameters' schema. The spans are the grammar's only: free text around
+// them is not constrained (it holds tokens no grammar allows).
+func TestLazyGrammarToolCalls(t *testing.T) {
+	m := qwen3Synth(t)
+	tok := m.Tokenizer()
+	open, ok1 := tok.TokenID("<tool_call>")
+	closeID, ok2 := tok.TokenID("</tool_call>")
+	if !ok1 || !ok2 {
+		t.Fatal("no <tool_call> tokens in the Qwen3 vocabulary")
+	}
+	functions := map[string]string{
+		"get_weather": `{"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}, "unit": {"enum": ["c", "f"]}}, "required": ["city"], "additionalProperties": false}`,
+		"add":         `{"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"], "additionalProperties": false}`,
+	}
+	g := toolCallGrammar(t, functions)
+	schemas := map[string]*jsonschema.Schema{}
+	for name, params := range functions {
+		schemas[name] = compileSchema(t, params)
+	}
+	c := newContext(t, m, ContextOptions{Sequences: 1, ContextSize: 2048})
+	s, _ := c.Sequence()
+	calls, free := 0, 0
+	for seed := range uint64(5) {
+		p := sample.DefaultParams()
+		p.Temperature, p.Seed = 1, seed
+		p.LogitBias = map[int32]float32{open: 2}
+		gen, err := s.Generate(context.Background(), m.Tokenize("Call a tool:", false), GenerateOptions{MaxTokens: 300, Sampling: &p,
+			Grammar: g, Trigger: &GrammarTrigger{Open: open, Close: closeID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Split the output at the span tokens.
+		var body []int32
+		in := false
+		for _, id := range gen.Tokens {
+			switch {
+			case id == open:
+				if in {
+					t.Errorf("seed %d: <tool_call> inside a call", seed)
+				}
+				in, body = true, body[:0]
+			case id == closeID && in:
+				in = false
+				text := m.Detokenize(body)
+				var call struct {
+					Name      string          `json:"name"`
+					Arguments json.RawMessage `json:"arguments"`
+				}
+				if err := json.Unmarshal([]byte(text), &call); err != nil || schemas[call.Name] == nil {
+					t.Errorf("seed %d: call %q: %v", seed, text, err)
+					continue
+				}
+				if err := validate(schemas[call.Name], string(call.Arguments)); err != nil {
+					t.Errorf("seed %d: call %q: %v", seed, text, err)
+				}
+				if !strings.HasPrefix(text, "\n") || !strings.HasSuffix(text, "\n") {
+					t.Errorf("seed %d: call %q is not on its own lines", seed, text)
+				}
+				calls++
+			case in:
+				body = append(body, id)
+			default:
+				free++
+			}
+		}
+		if in && gen.FinishReason != FinishLength {
+			t.Errorf("seed %d: a call left open, finish %s", seed, gen.FinishReason)
+		}
+		if seed == 0 {
+			t.Logf("%d tokens: %s", len(gen.Tokens), shortText(tok.Decode(gen.Tokens), 300))
+		}
+	}
+	if calls < 5 || free == 0 {
+		t.Errorf("%d calls, %d free tokens: the test should see both", calls, free)
+	}
+	t.Logf("%d calls, all valid; %d free tokens around them", calls, free)
+}

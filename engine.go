@@ -529,8 +529,8 @@ func (e *engine) sample(r *request, row []float32) {
 	if r.copyLogits {
 		copied = slices.Clone(row) // the model's row, before any grammar mask
 	}
-	if r.con != nil {
-		if r.con.m.Done() { // a grammar whose only sentence is empty
+	if r.con.masking() {
+		if r.con.trig == nil && r.con.m.Done() { // a grammar whose only sentence is empty
 			e.finish(r, FinishEOG, nil)
 			return
 		}
@@ -565,7 +565,7 @@ func (e *engine) sample(r *request, row []float32) {
 	r.known = append(r.known, tok)
 	r.out.push(event{tok: tok, hasTok: true, row: copied})
 	switch {
-	case r.con != nil && r.con.m.Done():
+	case r.con != nil && r.con.trig == nil && r.con.m.Done():
 		// The grammar is complete and nothing may follow: end here, as
 		// if the model had sampled end of generation next (without the
 		// step that would take).

@@ -107,6 +107,11 @@ type GenerateOptions struct {
 	// MaxTokens. One Grammar may serve any number of requests at once.
 	// See constrain.go.
 	Grammar *grammar.Grammar
+	// Trigger, with Grammar, makes it lazy: the text is free until the
+	// token Trigger.Open, the grammar constrains what follows up to the
+	// token Trigger.Close (forced once the grammar is complete), and so
+	// on for every span: tool calls (see constrain.go).
+	Trigger *GrammarTrigger
 }
 
 // Finish reasons.
@@ -184,6 +189,16 @@ func (s *Sequence) Start(ctx context.Context, prompt []int32, o GenerateOptions)
 	if limit := s.ctx.opts.ContextSize; len(prompt) > limit {
 		return nil, fmt.Errorf("%w: the prompt has %d tokens, the context size is %d", ErrContextOverflow, len(prompt), limit)
 	}
+	if t := o.Trigger; t != nil {
+		switch {
+		case o.Grammar == nil:
+			return nil, fmt.Errorf("gollm: a grammar Trigger without a Grammar")
+		case t.Open < 0 || int(t.Open) >= vocab || t.Close < 0 || int(t.Close) >= vocab:
+			return nil, fmt.Errorf("gollm: grammar trigger tokens %d and %d must be in the vocabulary of %d", t.Open, t.Close, vocab)
+		case t.Open == t.Close:
+			return nil, fmt.Errorf("gollm: grammar trigger: Open and Close are the same token %d", t.Open)
+		}
+	}
 	params := sample.DefaultParams()
 	if o.Sampling != nil {
 		params = *o.Sampling
@@ -195,7 +210,7 @@ func (s *Sequence) Start(ctx context.Context, prompt []int32, o GenerateOptions)
 	smp.AcceptAll(prompt) // penalties see the prompt too
 	r := &request{ctx: ctx, seq: s.id, known: append([]int32(nil), prompt...), prompt: len(prompt),
 		smp: smp, maxTokens: o.MaxTokens, ignoreEOG: o.IgnoreEOG, copyLogits: o.OnLogits != nil,
-		con: s.ctx.model.newConstraint(o.Grammar)}
+		con: s.ctx.model.newConstraint(o.Grammar, o.Trigger)}
 	if err := s.begin(ctx, r); err != nil {
 		return nil, err
 	}
