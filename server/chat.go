@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
 )
 
@@ -130,6 +131,14 @@ func (s *Server) chatJob(req *chatRequest) (*job, *apiError) {
 	j.opensThought = chat.PromptOpensThought(rendered)
 	if j.grammar != nil {
 		j.split, j.opensThought = false, false // all answer (format.go)
+	}
+	if j.tools && j.grammar == nil && strings.Contains(rendered, toolCallOpen) {
+		tok := s.model.Tokenizer()
+		open, ok1 := tok.TokenID(toolCallOpen)
+		closeID, ok2 := tok.TokenID(toolCallClose)
+		if g := toolCallGrammar(req.Tools); ok1 && ok2 && g != nil {
+			j.grammar, j.trigger = g, &gollm.GrammarTrigger{Open: open, Close: closeID}
+		}
 	}
 	if e := s.fillJob(j, &req.samplingFields, req.MaxTokens, req.MaxCompletionTokens, req.N, req.Stop); e != nil {
 		return nil, e

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/gollm/gollm/grammar"
@@ -128,4 +129,68 @@ func responseGrammar(raw json.RawMessage) (*grammar.Grammar, *apiError) {
 		return nil, badRequest("response_format.json_schema.schema", "response_format.json_schema.schema: %s", shorten(msg, 500))
 	}
 	return g, nil
+}
+
+// Tool calls, constrained. When a request offers tools (and no
+// response_format), and the model calls tools the Qwen3/Hermes way (its
+// template tells it to write <tool_call>…</tool_call>, and both are
+// single tokens of its vocabulary), the answer gets a lazy grammar
+// (gollm.GenerateOptions.Trigger): text stays free, but from each
+// <tool_call> token to its </tool_call> the model can only write
+//
+//	\n{"name": "<one of the tools>", "arguments": <that tool's parameters>}\n
+//
+// so every call parses and its arguments validate against the declared
+// JSON Schema. A tool whose parameters the grammar cannot express leaves
+// the request unconstrained, as before (the calls are still parsed, and a
+// malformed one stays content): strictness is not worth refusing a
+// request that worked.
+
+// wireTool is one entry of "tools".
+type wireTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name       string          `json:"name"`
+		Parameters json.RawMessage `json:"parameters"`
+	} `json:"function"`
+}
+
+// toolCallGrammar is the grammar of one call's inside, or nil when a tool
+// cannot be expressed.
+func toolCallGrammar(tools json.RawMessage) *grammar.Grammar {
+	var list []wireTool
+	if json.Unmarshal(tools, &list) != nil || len(list) == 0 {
+		return nil
+	}
+	var calls []string
+	for _, t := range list {
+		if t.Type != "function" || t.Function.Name == "" {
+			return nil
+		}
+		name, _ := json.Marshal(t.Function.Name)
+		params := t.Function.Parameters
+		if len(params) == 0 || string(params) == "null" {
+			params = json.RawMessage(`{"type": "object"}`)
+		}
+		// Written by hand, not marshalled from a map: the grammar keeps
+		// the properties' order, and the model writes "name" first.
+		calls = append(calls, `{"type": "object", "properties": {"name": {"const": `+string(name)+`}, "arguments": `+string(params)+
+			`}, "required": ["name", "arguments"], "additionalProperties": false}`)
+	}
+	src, err := grammar.FromJSONSchema([]byte(`{"anyOf": [` + strings.Join(calls, ", ") + `]}`))
+	if err != nil {
+		return nil
+	}
+	// The schema's grammar starts "root ::= X"; the call is X between
+	// newlines, as Qwen3's template shows it.
+	first, rest, _ := strings.Cut(src, "\n")
+	body, ok := strings.CutPrefix(first, "root ::= ")
+	if !ok {
+		return nil
+	}
+	g, err := grammar.Parse(`root ::= "\n" ( ` + body + ` ) "\n"` + "\n" + rest)
+	if err != nil {
+		return nil
+	}
+	return g
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -212,6 +213,91 @@ func TestGrammarExtensions(t *testing.T) {
 			t.Errorf("%s: %q (%s)", tc.path, out, c.FinishReason)
 		}
 	}
+}
+
+// TestToolCallsConstrained: with tools offered to a model that calls
+// them the Qwen3 way, every <tool_call> span is constrained (a lazy
+// grammar): the random Qwen3, its <tool_call> logit raised by logit_bias
+// so that it calls often, makes only calls of declared functions whose
+// arguments validate against their parameters, non-streaming and
+// streaming alike (the same calls), with finish_reason "tool_calls"; only
+// a call that max_tokens cuts stays in the content, unfinished.
+func TestToolCallsConstrained(t *testing.T) {
+	ts := newTestServer(t, qwen3Synth, Options{Parallel: 1})
+	open, ok := loadModel(t, qwen3Synth).Tokenizer().TokenID("<tool_call>")
+	if !ok {
+		t.Fatal("no <tool_call> token")
+	}
+	weather := `{"type": "object", "properties": {"city": {"type": "string", "maxLength": 16}, "unit": {"enum": ["c", "f"]}}, "required": ["city"], "additionalProperties": false}`
+	add := `{"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"], "additionalProperties": false}`
+	schemas := map[string]*jsonschema.Schema{"get_weather": compileSchema(t, weather), "add": compileSchema(t, add)}
+	tool := func(name, params string) openai.ChatCompletionToolUnionParam {
+		var p map[string]any
+		if err := json.Unmarshal([]byte(params), &p); err != nil {
+			t.Fatal(err)
+		}
+		return openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: name, Parameters: p})
+	}
+	calls := 0
+	for seed := range int64(4) {
+		p := openai.ChatCompletionNewParams{
+			Model:       qwen3Synth,
+			Messages:    []openai.ChatCompletionMessageParamUnion{openai.UserMessage("What is the weather in Paris, and 2+2?")},
+			Tools:       []openai.ChatCompletionToolUnionParam{tool("get_weather", weather), tool("add", add)},
+			Temperature: openai.Float(1),
+			Seed:        openai.Int(seed),
+			MaxTokens:   openai.Int(200),
+			LogitBias:   map[string]int64{strconv.Itoa(int(open)): 2},
+		}
+		resp, err := ts.client.Chat.Completions.New(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var whole []string
+		for _, c := range resp.Choices[0].Message.ToolCalls {
+			f := c.Function
+			whole = append(whole, f.Name+f.Arguments)
+			if sch := schemas[f.Name]; sch == nil {
+				t.Errorf("seed %d: a call of %q", seed, f.Name)
+			} else if err := validate(sch, f.Arguments); err != nil {
+				t.Errorf("seed %d: %s(%s): %v", seed, f.Name, f.Arguments, err)
+			}
+		}
+		// A call stays in the content only when max_tokens cut it.
+		content := resp.Choices[0].Message.Content
+		if i := strings.LastIndex(content, "<tool_call>"); i >= 0 &&
+			(resp.Choices[0].FinishReason != "length" || strings.Contains(content[i:], "</tool_call>") || strings.Count(content, "<tool_call>") > 1) {
+			t.Errorf("seed %d: a whole call left in the content: %q", seed, content)
+		}
+		if len(whole) > 0 && resp.Choices[0].FinishReason != "tool_calls" && resp.Choices[0].FinishReason != "length" {
+			t.Errorf("seed %d: finish %q after calls", seed, resp.Choices[0].FinishReason)
+		}
+		calls += len(whole)
+		// Streaming: the same calls, each whole in one delta.
+		st := ts.client.Chat.Completions.NewStreaming(context.Background(), p)
+		var streamed []string
+		for st.Next() {
+			for _, ch := range st.Current().Choices {
+				for _, c := range ch.Delta.ToolCalls {
+					streamed = append(streamed, c.Function.Name+c.Function.Arguments)
+				}
+			}
+		}
+		if err := st.Err(); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if strings.Join(streamed, "|") != strings.Join(whole, "|") {
+			t.Errorf("seed %d: streamed calls %q, whole %q", seed, streamed, whole)
+		}
+		if seed == 0 {
+			t.Logf("calls: %q", whole)
+		}
+	}
+	if calls < 4 {
+		t.Errorf("%d calls in 4 answers: the test should see several", calls)
+	}
+	t.Logf("%d calls, all valid", calls)
 }
 
 func compileSchema(t testing.TB, schema string) *jsonschema.Schema {
