@@ -144,7 +144,9 @@ func responseGrammar(raw json.RawMessage) (*grammar.Grammar, *apiError) {
 // JSON Schema. A tool whose parameters the grammar cannot express leaves
 // the request unconstrained, as before (the calls are still parsed, and a
 // malformed one stays content): strictness is not worth refusing a
-// request that worked.
+// request that worked. With a response_format (or grammar, json_schema)
+// as well, that constraint wins and covers the whole answer, which then
+// has no tool calls: <tool_call> is a special token no grammar spells.
 
 // wireTool is one entry of "tools".
 type wireTool struct {
