@@ -497,3 +497,25 @@ func TestNOneTokenPrompt(t *testing.T) {
 		t.Errorf("choices %q %q, finish %v", texts[0], texts[1], finish)
 	}
 }
+
+// TestEveryFamily: each family's fixture answers over HTTP as the
+// library answers (qwen3, llama, qwen2 and the qwen3moe mixture of
+// experts).
+func TestEveryFamily(t *testing.T) {
+	for _, name := range []string{"qwen3-tiny-q6k", "llama-tiny-q6k", "qwen2-tiny-q6k", "qwen3moe-tiny-q6k"} {
+		t.Run(name, func(t *testing.T) {
+			ts := newTestServer(t, name, Options{Parallel: 1})
+			const prompt = "Hi there, how are you?"
+			lib := libraryAnswer(t, name, prompt, 6)
+			params := greedyChat(prompt, 6)
+			params.Model = name
+			resp, err := ts.client.Chat.Completions.New(context.Background(), params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Usage.PromptTokens != int64(len(lib.PromptIDs)) || resp.Choices[0].Message.Content != asJSON(lib.Raw) {
+				t.Errorf("server: %d prompt tokens, %q; library: %d, %q", resp.Usage.PromptTokens, resp.Choices[0].Message.Content, len(lib.PromptIDs), lib.Raw)
+			}
+		})
+	}
+}

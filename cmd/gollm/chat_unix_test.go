@@ -131,3 +131,56 @@ func TestChatTerminal(t *testing.T) {
 		t.Errorf("the stopped turn was saved:\n%s", data)
 	}
 }
+
+// TestProgressOnTerminal: loading a model draws a progress bar on a
+// terminal, and nothing when stderr is a pipe or with --quiet.
+func TestProgressOnTerminal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := []string{"run", "-m", testdata.Path("models", "qwen3-tiny-mixed.gguf"), "-n", "1", "-p", "hi", "--seq", "1"}
+	onTerminal := func(extra ...string) string {
+		cmd := exec.CommandContext(ctx, os.Args[0], append(args, extra...)...)
+		cmd.Env = append(os.Environ(), "GOLLM_TEST_CLI=1")
+		tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tty.Close()
+		tr := newTranscript(tty)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("gollm run: %v", err)
+		}
+		tty.Close()
+		<-tr.done
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return tr.buf.String()
+	}
+	if out := onTerminal(); !strings.Contains(out, "loading") || !strings.Contains(out, "%") {
+		t.Errorf("no loading bar on a terminal:\n%s", visible(out, true))
+	}
+	if out := onTerminal("--quiet"); strings.Contains(out, "loading") {
+		t.Errorf("a bar with --quiet:\n%s", visible(out, true))
+	}
+	if r := runChild(t, args...); r.code != 0 || strings.Contains(r.stderr, "loading") || strings.Contains(r.stdout, "loading") {
+		t.Errorf("piped: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestChatEveryFamily: gollm chat, its input piped, holds a two-turn
+// conversation with each family's fixture.
+func TestChatEveryFamily(t *testing.T) {
+	for _, name := range []string{"qwen3-tiny-q6k", "llama-tiny-q6k", "qwen2-tiny-q6k", "qwen3moe-tiny-q6k"} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "chat", "-m", testdata.Path("models", name+".gguf"), "--temp", "0", "-n", "4")
+			cmd.Env = append(os.Environ(), "GOLLM_TEST_CLI=1")
+			cmd.Stdin = strings.NewReader("Hello\nAnd again\n/stats\n")
+			out, err := cmd.CombinedOutput()
+			if err != nil || strings.Count(string(out), "[length]") != 2 || !strings.Contains(string(out), "(conversation: 4 messages") {
+				t.Errorf("gollm chat: %v\n%s", err, out)
+			}
+		})
+	}
+}

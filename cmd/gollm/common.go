@@ -80,6 +80,7 @@ type gpuFlags struct {
 	mode    gpuMode
 	layers  int
 	verbose bool
+	quiet   bool // no progress bar
 }
 
 // gpuMode is --gpu's value, remembering whether it was given: the default
@@ -107,6 +108,7 @@ func (g *gpuFlags) register(fs *pflag.FlagSet) {
 	fs.Var(&g.mode, "gpu", "`device`: auto (a CUDA GPU when usable, else the CPU; given explicitly, says why no GPU was used), cuda (a GPU or an error) or none")
 	fs.IntVar(&g.layers, "gpu-layers", 0, "with a GPU: run only the last N layers on it (0: as many as fit)")
 	fs.BoolVar(&g.verbose, "verbose", false, "also print routine notices (why no GPU is used, the model loaded)")
+	fs.BoolVarP(&g.quiet, "quiet", "q", false, "no progress bar (there is none when stderr is not a terminal)")
 }
 
 // apply sets the model options. The library's notices go to stderr as
@@ -122,6 +124,11 @@ func (g *gpuFlags) apply(o *gollm.ModelOptions, stderr io.Writer) error {
 	}
 	o.GPU, o.GPULayers = g.mode.library(), g.layers
 	o.Logger = slog.New(newLineHandler(stderr, g.level()))
+	// Loading reads every page of the weights once (the finite check):
+	// seconds for a large model from a cold disk, so a terminal shows it.
+	if bar := newProgress(stderr, "loading", g.quiet); bar != nil {
+		o.OnProgress = bar.update
+	}
 	return nil
 }
 
