@@ -21,7 +21,7 @@ import (
 // grammar and the text so far `{"a"`:
 //
 //	allowed    ":" " :" ": " ":{" …  (tokens whose bytes may follow)
-//	refused    "," "}" "a" "\n" … (-Inf: the sampler never picks them)
+//	refused    "," "}" "a" "x" … (-Inf: the sampler never picks them)
 //	end        refused: the object is not closed (CanEnd is false)
 //
 // and after `{"a": 1}` only end of generation is left (Done): the request
