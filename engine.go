@@ -10,6 +10,7 @@ import (
 
 	"github.com/gollm/gollm/batch"
 	"github.com/gollm/gollm/flat"
+	"github.com/gollm/gollm/grammar"
 	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/model"
 	"github.com/gollm/gollm/sample"
@@ -25,7 +26,8 @@ import (
 //	reserve  KV blocks for every token of the plan (kvcache.AppendTokens)
 //	forward  one model.Forward over the flat batch
 //	sample   the next token of every request whose last known token was in
-//	         the batch; check for the end of generation
+//	         the batch (a constrained one's row masked by its grammar
+//	         first, constrain.go); check for the end of generation
 //	publish  tokens go into each request's own queue; the caller's
 //	         goroutine reads them (detokenizing, stop strings, callbacks)
 //
@@ -72,6 +74,13 @@ type engine struct {
 	starting []*request
 	ended    []*request
 	items    []StepItem
+
+	// Grammar constraints (constrain.go): one Masker for all the
+	// constrained requests, made on first use, its mask buffer, and the
+	// end-of-generation ids.
+	masker *grammar.Masker
+	mask   []uint64
+	eogs   []int32
 }
 
 // request is one Generate, Evaluate or logits call, as the loop sees it.
@@ -84,8 +93,9 @@ type request struct {
 	smp         *sample.Sampler // nil: evaluate only
 	maxTokens   int
 	ignoreEOG   bool
-	copyLogits  bool // OnLogits: send a copy of each sampled row
-	everyLogits bool // send every evaluated position's row
+	copyLogits  bool        // OnLogits: send a copy of each sampled row
+	everyLogits bool        // send every evaluated position's row
+	con         *constraint // nil: unconstrained
 
 	out  *stream
 	stop atomic.Bool // the caller asks to end it (a stop string, OnToken)
@@ -165,7 +175,7 @@ func (s *stream) take(buf []event) []event {
 func newEngine(net *model.Model, st *model.State, tok *tokenizer.Tokenizer, ctxSize, budget int, tr *tracer) *engine {
 	e := &engine{net: net, state: st, kv: st.KV, tok: tok, ctxSize: ctxSize, budget: budget, trace: tr,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
-		bySeq: map[flat.SeqID]*request{}, lastUse: map[flat.SeqID]int64{}}
+		bySeq: map[flat.SeqID]*request{}, lastUse: map[flat.SeqID]int64{}, eogs: tok.EOGs()}
 	go e.loop()
 	return e
 }
@@ -517,12 +527,28 @@ func (e *engine) step() {
 func (e *engine) sample(r *request, row []float32) {
 	var copied []float32
 	if r.copyLogits {
-		copied = slices.Clone(row)
+		copied = slices.Clone(row) // the model's row, before any grammar mask
+	}
+	if r.con.masking() {
+		if r.con.trig == nil && r.con.m.Done() { // a grammar whose only sentence is empty
+			e.finish(r, FinishEOG, nil)
+			return
+		}
+		if err := e.constrain(r, row); err != nil {
+			e.finish(r, FinishError, err)
+			return
+		}
 	}
 	tok, err := r.smp.TrySample(row)
 	if err != nil {
 		e.finish(r, FinishError, err)
 		return
+	}
+	if r.con != nil {
+		if err := e.advance(r, tok); err != nil {
+			e.finish(r, FinishError, err)
+			return
+		}
 	}
 	if r.tFirst.IsZero() {
 		r.tFirst = time.Now()
@@ -539,6 +565,11 @@ func (e *engine) sample(r *request, row []float32) {
 	r.known = append(r.known, tok)
 	r.out.push(event{tok: tok, hasTok: true, row: copied})
 	switch {
+	case r.con != nil && r.con.trig == nil && r.con.m.Done():
+		// The grammar is complete and nothing may follow: end here, as
+		// if the model had sampled end of generation next (without the
+		// step that would take).
+		e.finish(r, FinishEOG, nil)
 	case r.maxTokens > 0 && r.generated >= r.maxTokens:
 		e.finish(r, FinishLength, nil)
 	case len(r.known) > e.ctxSize:

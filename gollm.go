@@ -34,6 +34,7 @@ import (
 
 	"github.com/gollm/gollm/chat"
 	"github.com/gollm/gollm/gguf"
+	"github.com/gollm/gollm/grammar"
 	"github.com/gollm/gollm/model"
 	"github.com/gollm/gollm/tokenizer"
 )
@@ -115,6 +116,10 @@ type Model struct {
 	mu     sync.Mutex
 	ctxs   map[*Context]struct{} // open contexts, closed by Close
 	closed bool
+
+	trieOnce sync.Once
+	trie     *grammar.TokenTrie // the vocabulary for grammar masks, built on first use (constrain.go)
+	pieces   [][]byte           // its tokens' bytes
 }
 
 // LoadModel maps a GGUF file and prepares the model on the CPU or a GPU

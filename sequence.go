@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gollm/gollm/flat"
+	"github.com/gollm/gollm/grammar"
 	"github.com/gollm/gollm/sample"
 )
 
@@ -91,8 +92,26 @@ type GenerateOptions struct {
 	// called Generate; returning true stops generation after it.
 	OnToken func(id int32) (stop bool)
 	// OnLogits is called with the logits row of each generated token
-	// (for study; a copy, which the callback may keep).
+	// (for study; a copy, which the callback may keep). With a Grammar
+	// it is the model's row, before the mask.
 	OnLogits func(logits []float32)
+	// Grammar, when set, constrains the generated text to the grammar's
+	// language (grammar.Parse for GBNF, grammar.JSONSchema,
+	// grammar.JSONObject): tokens that cannot continue it are never
+	// sampled, end of generation is allowed only where the text is a
+	// complete sentence, and generation ends by itself (FinishEOG) once
+	// nothing may follow. Special tokens are never generated. A state
+	// where nothing is allowed ends with an error wrapping
+	// ErrGrammarStuck. With IgnoreEOG, end-of-generation tokens stay
+	// refused: generation ends where nothing may follow, or at
+	// MaxTokens. One Grammar may serve any number of requests at once.
+	// See constrain.go.
+	Grammar *grammar.Grammar
+	// Trigger, with Grammar, makes it lazy: the text is free until the
+	// token Trigger.Open, the grammar constrains what follows up to the
+	// token Trigger.Close (forced once the grammar is complete), and so
+	// on for every span: tool calls (see constrain.go).
+	Trigger *GrammarTrigger
 }
 
 // Finish reasons.
@@ -170,6 +189,16 @@ func (s *Sequence) Start(ctx context.Context, prompt []int32, o GenerateOptions)
 	if limit := s.ctx.opts.ContextSize; len(prompt) > limit {
 		return nil, fmt.Errorf("%w: the prompt has %d tokens, the context size is %d", ErrContextOverflow, len(prompt), limit)
 	}
+	if t := o.Trigger; t != nil {
+		switch {
+		case o.Grammar == nil:
+			return nil, fmt.Errorf("gollm: a grammar Trigger without a Grammar")
+		case t.Open < 0 || int(t.Open) >= vocab || t.Close < 0 || int(t.Close) >= vocab:
+			return nil, fmt.Errorf("gollm: grammar trigger tokens %d and %d must be in the vocabulary of %d", t.Open, t.Close, vocab)
+		case t.Open == t.Close:
+			return nil, fmt.Errorf("gollm: grammar trigger: Open and Close are the same token %d", t.Open)
+		}
+	}
 	params := sample.DefaultParams()
 	if o.Sampling != nil {
 		params = *o.Sampling
@@ -180,7 +209,8 @@ func (s *Sequence) Start(ctx context.Context, prompt []int32, o GenerateOptions)
 	}
 	smp.AcceptAll(prompt) // penalties see the prompt too
 	r := &request{ctx: ctx, seq: s.id, known: append([]int32(nil), prompt...), prompt: len(prompt),
-		smp: smp, maxTokens: o.MaxTokens, ignoreEOG: o.IgnoreEOG, copyLogits: o.OnLogits != nil}
+		smp: smp, maxTokens: o.MaxTokens, ignoreEOG: o.IgnoreEOG, copyLogits: o.OnLogits != nil,
+		con: s.ctx.model.newConstraint(o.Grammar, o.Trigger)}
 	if err := s.begin(ctx, r); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/gollm/gollm/chat"
+	"github.com/gollm/gollm/grammar"
 	"github.com/gollm/gollm/sample"
 )
 
@@ -58,6 +59,12 @@ type PromptOptions struct {
 	// OnLogits receives the logits row before each token is sampled
 	// (for study; the slice must not be kept).
 	OnLogits func(logits []float32)
+	// Grammar constrains the answer (see GenerateOptions.Grammar). It
+	// applies to everything generated, so there is no thinking: "<think>"
+	// is a special token, which the grammar refuses, and where the
+	// template opens a thought itself (DeepSeek-R1) the constrained text
+	// is still the answer, not a thought.
+	Grammar *grammar.Grammar
 }
 
 // Response is the full outcome of a prompt.
@@ -160,7 +167,7 @@ func (cs *ChatSession) Start(ctx context.Context, text string, o PromptOptions) 
 		return nil, err
 	}
 	r := &Reply{cs: cs, o: o, turns: turns, rendered: rendered, prompt: prompt}
-	r.gen, err = cs.seq.Start(ctx, prompt, GenerateOptions{MaxTokens: o.MaxTokens, Sampling: o.Sampling, OnLogits: o.OnLogits})
+	r.gen, err = cs.seq.Start(ctx, prompt, GenerateOptions{MaxTokens: o.MaxTokens, Sampling: o.Sampling, OnLogits: o.OnLogits, Grammar: o.Grammar})
 	if err != nil {
 		<-cs.turn
 		return nil, err
@@ -182,7 +189,9 @@ func (r *Reply) Wait() (Response, error) {
 	// Stream: tokens → text (never a partial UTF-8 character) → stop
 	// strings → thought/response segments.
 	dec := m.tok.NewStreamDecoder()
-	reason := chat.NewReasoningParser(!cs.opts.Raw && chat.PromptOpensThought(r.rendered))
+	// A constrained answer is all answer, even where the prompt opened a
+	// thought: the grammar decides its text.
+	reason := chat.NewReasoningParser(!cs.opts.Raw && o.Grammar == nil && chat.PromptOpensThought(r.rendered))
 	var raw, thoughts, answer strings.Builder
 	held := "" // text held back because it may start a stop string
 	stopped := false

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
 )
 
@@ -36,6 +37,7 @@ type chatRequest struct {
 	ChatTemplateKwargs  json.RawMessage   `json:"chat_template_kwargs"`
 	ReasoningFormat     *string           `json:"reasoning_format"`
 	samplingFields
+	constraintFields
 }
 
 type streamOptions struct {
@@ -110,6 +112,9 @@ func (s *Server) chatJob(req *chatRequest) (*job, *apiError) {
 			return nil, badRequest("reasoning_format", "reasoning_format is none, deepseek or auto, not %q", shorten(*f, 40))
 		}
 	}
+	if j.grammar, e = req.constraintFields.grammar(); e != nil {
+		return nil, e
+	}
 	if _, err := s.model.Template(); err != nil {
 		return nil, errorf(http.StatusBadRequest, "", "no_chat_template", "%v: use /v1/completions with a prompt", err)
 	}
@@ -124,6 +129,17 @@ func (s *Server) chatJob(req *chatRequest) (*job, *apiError) {
 	j.prompt = prompt
 	j.tools = len(ro.Tools) > 0
 	j.opensThought = chat.PromptOpensThought(rendered)
+	if j.grammar != nil {
+		j.split, j.opensThought = false, false // all answer (format.go)
+	}
+	if j.tools && j.grammar == nil && strings.Contains(rendered, toolCallOpen) {
+		tok := s.model.Tokenizer()
+		open, ok1 := tok.TokenID(toolCallOpen)
+		closeID, ok2 := tok.TokenID(toolCallClose)
+		if g := toolCallGrammar(req.Tools); ok1 && ok2 && g != nil {
+			j.grammar, j.trigger = g, &gollm.GrammarTrigger{Open: open, Close: closeID}
+		}
+	}
 	if e := s.fillJob(j, &req.samplingFields, req.MaxTokens, req.MaxCompletionTokens, req.N, req.Stop); e != nil {
 		return nil, e
 	}

@@ -25,6 +25,7 @@ type completionRequest struct {
 	Suffix              *string         `json:"suffix"`
 	BestOf              *int64          `json:"best_of"`
 	samplingFields
+	constraintFields
 }
 
 func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
@@ -61,6 +62,9 @@ func (s *Server) completionJob(req *completionRequest) (*job, *apiError) {
 		return nil, e
 	}
 	j := &job{prompt: prompt}
+	if j.grammar, e = req.constraintFields.grammar(); e != nil {
+		return nil, e
+	}
 	if e := s.fillJob(j, &req.samplingFields, req.MaxTokens, req.MaxCompletionTokens, req.N, req.Stop); e != nil {
 		return nil, e
 	}

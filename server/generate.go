@@ -13,6 +13,7 @@ import (
 
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
+	"github.com/gollm/gollm/grammar"
 	"github.com/gollm/gollm/kvcache"
 	"github.com/gollm/gollm/sample"
 )
@@ -39,11 +40,13 @@ type job struct {
 	maxTokens    int
 	params       sample.Params
 	stops        []string
-	logprobs     bool // report each token's log-probability
-	topLogprobs  int  // and that many alternatives
-	split        bool // thoughts go to reasoning_content
-	tools        bool // the request offers tools: parse tool calls (toolcalls.go)
-	opensThought bool // the prompt itself opened a thought (DeepSeek-R1)
+	logprobs     bool                  // report each token's log-probability
+	topLogprobs  int                   // and that many alternatives
+	split        bool                  // thoughts go to reasoning_content
+	tools        bool                  // the request offers tools: parse tool calls (toolcalls.go)
+	opensThought bool                  // the prompt itself opened a thought (DeepSeek-R1)
+	grammar      *grammar.Grammar      // response_format's constraint (format.go), or nil
+	trigger      *gollm.GrammarTrigger // with grammar: a lazy one, for tool calls (format.go)
 }
 
 // delta is a piece of one choice's answer.
@@ -189,7 +192,7 @@ func (c *choice) run(seq *gollm.Sequence, p sample.Params) (gollm.Generation, *a
 	if c.j.tools {
 		c.tools = &toolParser{}
 	}
-	o := gollm.GenerateOptions{MaxTokens: c.j.maxTokens, Sampling: &p}
+	o := gollm.GenerateOptions{MaxTokens: c.j.maxTokens, Sampling: &p, Grammar: c.j.grammar, Trigger: c.j.trigger}
 	if c.j.logprobs {
 		o.OnLogits = func(row []float32) { c.row = row }
 	}

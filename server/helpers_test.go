@@ -37,6 +37,7 @@ const (
 	qwenModel     = "qwen3-tiny-q6k"
 	deepseekModel = "deepseek-synth"
 	llama3Model   = "llama3-synth"
+	qwen3Synth    = "qwen3-synth" // Qwen3's real vocabulary and template, one random layer (tool calls)
 )
 
 var synthDir string // removed by TestMain
@@ -51,6 +52,22 @@ func synthDeepSeek(t testing.TB) string {
 	path := filepath.Join(synthDir, deepseekModel+".gguf")
 	cfg := synth.Config{Name: deepseekModel, Embd: 64, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, FF: 128,
 		Tied: true, Type: tensor.Q8_0, Seed: 12, ContextLength: 4096}
+	if err := synth.Write(path, cfg, vf); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// synthQwen3 writes the qwen3-synth test model.
+func synthQwen3(t testing.TB) string {
+	vf, err := gguf.Open(testdata.Path("vocab", "qwen3.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vf.Close()
+	path := filepath.Join(synthDir, qwen3Synth+".gguf")
+	cfg := synth.Config{Name: qwen3Synth, Embd: 64, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, FF: 128,
+		Tied: true, Type: tensor.Q8_0, Seed: 14, ContextLength: 4096}
 	if err := synth.Write(path, cfg, vf); err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +123,8 @@ func loadModel(t testing.TB, name string) *gollm.Model {
 		path = synthDeepSeek(t)
 	case llama3Model:
 		path = synthLlama3(t)
+	case qwen3Synth:
+		path = synthQwen3(t)
 	}
 	m, err := gollm.LoadModel(path, gollm.ModelOptions{Threads: 2, GPU: gollm.GPUNone})
 	if err != nil {

@@ -66,7 +66,7 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) *apiE
 		if typeErr.Field == "" {
 			return badRequest("", "the request body must be a JSON object, not %s", typeErr.Value)
 		}
-		field := strings.TrimPrefix(typeErr.Field, "samplingFields.") // the embedded struct's name is no field
+		field := strings.TrimPrefix(strings.TrimPrefix(typeErr.Field, "samplingFields."), "constraintFields.") // the embedded structs' names are no fields
 		return badRequest(field, "%s must be %s, not %s", field, typeName(typeErr.Type.String()), typeErr.Value)
 	}
 	return badRequest("", "the request body cannot be read: %s", shorten(err.Error(), 200))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
+	"github.com/gollm/gollm/grammar"
 	"github.com/gollm/gollm/internal/demo"
 	"github.com/gollm/gollm/sample"
 )
@@ -48,6 +49,9 @@ Commands:
   /help           this list
   /exit           end the chat (as Ctrl-D)
 
+Structured output as in gollm run: --json-schema FILE, --grammar FILE
+(GBNF) or --json-object constrains every answer.
+
 Without --model it talks to the built-in demo model (random weights: it
 answers noise, but everything else is real). Standard input need not be a
 terminal: piped lines are read as typed ones.
@@ -66,6 +70,7 @@ type chatFlags struct {
 	topK                         int
 	seed                         int64
 	gpu                          gpuFlags
+	constraint                   constraintFlags
 }
 
 func runChat(args []string, stdout, stderr io.Writer) error {
@@ -86,11 +91,15 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	fs.Int64Var(&f.seed, "seed", -1, "random seed (-1: a new one)")
 	fs.StringVar(&f.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
 	f.gpu.register(fs)
+	f.constraint.register(fs)
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	f.threads = *threads
 	if err := f.check(); err != nil {
+		return err
+	}
+	if err := f.constraint.read(); err != nil {
 		return err
 	}
 	params := sample.DefaultParams()
@@ -157,6 +166,7 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 		ctx:        c,
 		params:     params,
 		maxTokens:  f.maxTokens,
+		grammar:    f.constraint.grammar,
 		showThink:  f.think == "show",
 		out:        stdout,
 		interrupts: interrupts,
@@ -268,6 +278,7 @@ type chatLoop struct {
 	ctx        *gollm.Context
 	params     sample.Params
 	maxTokens  int
+	grammar    *grammar.Grammar // --json-schema, --grammar, --json-object: every answer constrained
 	showThink  bool
 	color      bool // a terminal: thoughts dimmed
 	out        io.Writer
@@ -345,7 +356,7 @@ func (s *chatLoop) answer(text string) error {
 	params.Seed += uint64(s.turns)
 	s.turns++
 	start := time.Now()
-	res, err := s.cs.PromptWithMeta(ctx, text, gollm.PromptOptions{MaxTokens: s.maxTokens, Sampling: &params, OnChunk: onChunk})
+	res, err := s.cs.PromptWithMeta(ctx, text, gollm.PromptOptions{MaxTokens: s.maxTokens, Sampling: &params, OnChunk: onChunk, Grammar: s.grammar})
 	wall := time.Since(start)
 	if thinking && s.color {
 		fmt.Fprint(s.out, "\x1b[0m")

@@ -50,6 +50,7 @@ type runFlags struct {
 	seed                                      int64
 	jsonOut, trace, raw, exact, noLive        bool
 	parseSpecial, noParseSpecial              bool
+	constraint                                constraintFlags
 	yarn                                      yarnFlags
 	gpu                                       gpuFlags
 }
@@ -93,6 +94,16 @@ context, Ctrl-C, a model that cannot be loaded, any other failure),
 after printing the answers that were made; 2 for bad flags (a one-line
 message on stderr, nothing on stdout).
 
+Structured output: --json-schema FILE constrains every answer to JSON
+that validates against the JSON Schema in FILE, --grammar FILE to the
+GBNF grammar (llama.cpp's format) in FILE, and --json-object to any JSON
+object (--json is taken: it prints the report). Tokens that cannot
+continue the grammar are never sampled, and an answer ends by itself
+once it is complete. At most one of the three; a schema or grammar that
+does not parse is a bad flag (exit 2, with the error's position or
+schema path). The answer is all answer: a model's thinking is off while
+constrained.
+
 --prompts-file holds one prompt per line (blank lines skipped), at most
 64 MiB; with fewer prompts than sequences they are asked again in turn.
 
@@ -124,6 +135,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.maxTokens, "max-tokens", 0, "most tokens per answer (default: until the model stops; 64 for the demo model)")
 	fs.StringVar(&f.think, "think", "show", "show or hide the model's thinking")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object with the results")
+	f.constraint.register(fs)
 	fs.BoolVar(&f.trace, "trace", false, "print every step's batch composition and KV blocks (to stderr)")
 	fs.BoolVar(&f.raw, "raw", false, "no chat template: feed the prompt text as it is")
 	fs.BoolVar(&f.parseSpecial, "parse-special", false, "chat mode: match special-token text in prompts as control tokens")
@@ -241,7 +253,7 @@ func (f *runFlags) check() error {
 	if f.parseSpecial && f.noParseSpecial {
 		return fmt.Errorf("%w: --parse-special and --no-parse-special contradict each other", errUsage)
 	}
-	return nil
+	return f.constraint.read()
 }
 
 // chatOptions are the sessions' options: special-token text is matched
@@ -418,7 +430,7 @@ func runPrompts(ctx context.Context, m *gollm.Model, f runFlags, prompts []strin
 		p := params
 		p.Seed = uint64(f.seed) + uint64(i)
 		r, err := cs.Start(ctx, prompts[i], gollm.PromptOptions{
-			MaxTokens: f.maxTokens, Sampling: &p,
+			MaxTokens: f.maxTokens, Sampling: &p, Grammar: f.constraint.grammar,
 			OnChunk: func(ch gollm.Chunk) {
 				if live != nil {
 					live.add(w.label-1, ch)

@@ -216,3 +216,65 @@ func TestTailFitting(t *testing.T) {
 		}
 	}
 }
+
+// TestRunConstrained: --json-schema, --grammar and --json-object
+// constrain every answer (two sequences, sampled at temperature 1), and
+// bad constraint flags exit 2 with the grammar's error.
+func TestRunConstrained(t *testing.T) {
+	model := testdata.Path("models", "qwen3-tiny-q6k.gguf")
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	schema := write("color.json", `{"type": "object", "properties": {"color": {"enum": ["red", "green", "blue"]}, "n": {"type": "integer", "minimum": 0, "maximum": 9}},
+		"required": ["color", "n"], "additionalProperties": false}`)
+	gbnf := write("yesno.gbnf", "root ::= (\"yes\" | \"no\") \"!\"\n")
+	base := []string{"run", "--model", model, "--seq", "2", "--temp", "1", "--seed", "5", "--json", "--max-tokens", "64",
+		"--prompt", "Pick a color.", "--prompt", "Yes or no?"}
+	rep := runJSON(t, append(base, "--json-schema", schema)...)
+	for _, a := range rep.Sequences {
+		var v struct {
+			Color string `json:"color"`
+			N     *int   `json:"n"`
+		}
+		dec := json.NewDecoder(strings.NewReader(a.Answer))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&v); err != nil || !slices.Contains([]string{"red", "green", "blue"}, v.Color) || v.N == nil || *v.N > 9 || a.Finish != "eog" {
+			t.Errorf("--json-schema: %q (%s): %v", a.Answer, a.Finish, err)
+		}
+	}
+	rep = runJSON(t, append(base, "--grammar", gbnf)...)
+	for _, a := range rep.Sequences {
+		if a.Answer != "yes!" && a.Answer != "no!" || a.Finish != "eog" {
+			t.Errorf("--grammar: %q (%s)", a.Answer, a.Finish)
+		}
+	}
+	rep = runJSON(t, append(base, "--json-object", "--max-tokens", "8")...)
+	for _, a := range rep.Sequences {
+		if !strings.HasPrefix(a.Answer, "{") {
+			t.Errorf("--json-object: %q", a.Answer)
+		}
+	}
+	badSchema := write("bad.json", `{"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 2}}}`)
+	badGBNF := write("bad.gbnf", "root ::= \"a\" (b\n")
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--json-schema", schema, "--grammar", gbnf}, "exclude each other"},
+		{[]string{"--json-object", "--grammar", gbnf}, "exclude each other"},
+		{[]string{"--json-schema", badSchema}, `schema at /properties/n: "multipleOf"`},
+		{[]string{"--grammar", badGBNF}, "grammar:2:1: expected ) to close the group opened at 1:14"},
+		{[]string{"--grammar", filepath.Join(dir, "missing.gbnf")}, "no such file"},
+		{[]string{"--json-schema", dir}, "is a directory"},
+	} {
+		code, out, errOut := run(append([]string{"run", "--model", model}, tc.args...)...)
+		if code != 2 || out != "" || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 mentioning %q", tc.args, code, out, errOut, tc.msg)
+		}
+	}
+}
