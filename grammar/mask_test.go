@@ -471,3 +471,23 @@ func TestMaskersShareATrie(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestAmbiguousGrammarBounded: a grammar whose states hold ~150 stacks
+// (each of 50 optional letters may be any of three) used to cost 0.3 s
+// per mask over the Qwen3 vocabulary, on the engine loop, slowing every
+// sequence; its work is now counted per stack advanced and the mask stops
+// with a *LimitError at maxWalkAdvances.
+func TestAmbiguousGrammarBounded(t *testing.T) {
+	g := mustParse(t, `root ::= a{0,50} "!"`+"\n"+`a ::= [a-z]? [a-z]? [a-z]?`)
+	m := g.NewMatcher()
+	if _, err := m.AcceptString("ab"); err != nil {
+		t.Fatal(err)
+	}
+	k := NewMasker(NewTokenTrie(qwen3Pieces(t)))
+	err := k.FillMask(m, make([]uint64, k.trie.MaskWords()))
+	var le *LimitError
+	if !errors.As(err, &le) || le.What != "mask work" {
+		t.Fatalf("%d stacks: error %v, want the mask work limit", m.Stacks(), err)
+	}
+	t.Logf("%d stacks: %v", m.Stacks(), err)
+}

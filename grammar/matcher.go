@@ -48,7 +48,7 @@ func (e *LimitError) Error() string {
 	case "mask states":
 		return fmt.Sprintf("grammar: more than %d distinct states while masking the vocabulary", e.Limit)
 	case "mask work":
-		return fmt.Sprintf("grammar: more than %d character steps while masking the vocabulary (too many parse stacks to memoize)", e.Limit)
+		return fmt.Sprintf("grammar: masking the vocabulary takes more than %d units of work (parse stacks advanced by a character): the grammar is too ambiguous", e.Limit)
 	}
 	return fmt.Sprintf("grammar: more than %d expansion steps for one character", e.Limit)
 }
