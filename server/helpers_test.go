@@ -42,48 +42,17 @@ const (
 
 var synthDir string // removed by TestMain
 
-// synthDeepSeek writes the deepseek test model.
-func synthDeepSeek(t testing.TB) string {
-	vf, err := gguf.Open(testdata.Path("vocab", "deepseek-r1-qwen3.gguf"))
+// synthWithVocab writes a one-layer random model of the architecture
+// arch with the tokenizer and chat template of the vocab-only file vocab.
+func synthWithVocab(t testing.TB, name, arch, vocab string, seed uint64) string {
+	vf, err := gguf.Open(testdata.Path("vocab", vocab))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer vf.Close()
-	path := filepath.Join(synthDir, deepseekModel+".gguf")
-	cfg := synth.Config{Name: deepseekModel, Embd: 64, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, FF: 128,
-		Tied: true, Type: tensor.Q8_0, Seed: 12, ContextLength: 4096}
-	if err := synth.Write(path, cfg, vf); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// synthQwen3 writes the qwen3-synth test model.
-func synthQwen3(t testing.TB) string {
-	vf, err := gguf.Open(testdata.Path("vocab", "qwen3.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vf.Close()
-	path := filepath.Join(synthDir, qwen3Synth+".gguf")
-	cfg := synth.Config{Name: qwen3Synth, Embd: 64, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, FF: 128,
-		Tied: true, Type: tensor.Q8_0, Seed: 14, ContextLength: 4096}
-	if err := synth.Write(path, cfg, vf); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// synthLlama3 writes the llama3 test model.
-func synthLlama3(t testing.TB) string {
-	vf, err := gguf.Open(testdata.Path("vocab", "llama3.gguf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vf.Close()
-	path := filepath.Join(synthDir, llama3Model+".gguf")
-	cfg := synth.Config{Arch: "llama", Name: llama3Model, Embd: 64, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, FF: 128,
-		Tied: true, Type: tensor.Q8_0, Seed: 13, ContextLength: 4096}
+	path := filepath.Join(synthDir, name+".gguf")
+	cfg := synth.Config{Arch: arch, Name: name, Embd: 64, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, FF: 128,
+		Tied: true, Type: tensor.Q8_0, Seed: seed, ContextLength: 4096}
 	if err := synth.Write(path, cfg, vf); err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +89,11 @@ func loadModel(t testing.TB, name string) *gollm.Model {
 	path := testdata.Path("models", name+".gguf")
 	switch name {
 	case deepseekModel:
-		path = synthDeepSeek(t)
+		path = synthWithVocab(t, name, "qwen3", "deepseek-r1-qwen3.gguf", 12)
 	case llama3Model:
-		path = synthLlama3(t)
+		path = synthWithVocab(t, name, "llama", "llama3.gguf", 13)
 	case qwen3Synth:
-		path = synthQwen3(t)
+		path = synthWithVocab(t, name, "qwen3", "qwen3.gguf", 14)
 	}
 	m, err := gollm.LoadModel(path, gollm.ModelOptions{Threads: 2, GPU: gollm.GPUNone})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -183,26 +182,8 @@ func (f *chatFlags) check() error {
 	if err := checkModelRef(f.model); err != nil {
 		return err
 	}
-	for _, c := range []struct {
-		name      string
-		v, lo, hi int64
-	}{
-		{"ctx", int64(f.ctxSize), 0, maxTokensFlag},
-		{"max-tokens", int64(f.maxTokens), 0, maxTokensFlag},
-		{"seed", f.seed, -1, math.MaxInt64},
-	} {
-		if err := checkRange(c.name, c.v, c.lo, c.hi); err != nil {
-			return err
-		}
-	}
-	if err := checkThreads(f.threads); err != nil {
+	if err := checkGeneration(f.ctxSize, f.maxTokens, f.seed, f.threads, f.kvType, f.think); err != nil {
 		return err
-	}
-	if err := checkKVType(f.kvType); err != nil {
-		return err
-	}
-	if f.think != "show" && f.think != "hide" {
-		return fmt.Errorf("%w: --think is show or hide, not %s", errUsage, quote(f.think))
 	}
 	return nil
 }

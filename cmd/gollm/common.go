@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -424,6 +425,33 @@ func firstRunes(s string, n int) string {
 		n--
 	}
 	return s
+}
+
+// checkGeneration checks the flags run and chat share: --ctx,
+// --max-tokens, --seed, --threads, --kv-type and --think.
+func checkGeneration(ctxSize, maxTokens int, seed int64, threads int, kvType, think string) error {
+	for _, c := range []struct {
+		name      string
+		v, lo, hi int64
+	}{
+		{"ctx", int64(ctxSize), 0, maxTokensFlag},
+		{"max-tokens", int64(maxTokens), 0, maxTokensFlag},
+		{"seed", seed, -1, math.MaxInt64},
+	} {
+		if err := checkRange(c.name, c.v, c.lo, c.hi); err != nil {
+			return err
+		}
+	}
+	if err := checkThreads(threads); err != nil {
+		return err
+	}
+	if err := checkKVType(kvType); err != nil {
+		return err
+	}
+	if think != "show" && think != "hide" {
+		return fmt.Errorf("%w: --think is show or hide, not %s", errUsage, quote(think))
+	}
+	return nil
 }
 
 // checkRange is the usage error for an integer flag outside [lo, hi].

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -227,28 +226,14 @@ func (f *runFlags) check() error {
 	if err := checkModelRef(f.model); err != nil {
 		return err
 	}
-	for _, c := range []struct {
-		name      string
-		v, lo, hi int64
-	}{
-		{"seq", int64(f.seqs), 1, gollm.MaxSequences},
-		{"batch-size", int64(f.batchSize), 1, maxTokensFlag},
-		{"ctx", int64(f.ctxSize), 0, maxTokensFlag},
-		{"max-tokens", int64(f.maxTokens), 0, maxTokensFlag},
-		{"seed", f.seed, -1, math.MaxInt64},
-	} {
-		if err := checkRange(c.name, c.v, c.lo, c.hi); err != nil {
-			return err
-		}
-	}
-	if err := checkThreads(f.threads); err != nil {
+	if err := checkRange("seq", int64(f.seqs), 1, gollm.MaxSequences); err != nil {
 		return err
 	}
-	if err := checkKVType(f.kvType); err != nil {
+	if err := checkRange("batch-size", int64(f.batchSize), 1, maxTokensFlag); err != nil {
 		return err
 	}
-	if f.think != "show" && f.think != "hide" {
-		return fmt.Errorf("%w: --think is show or hide, not %s", errUsage, quote(f.think))
+	if err := checkGeneration(f.ctxSize, f.maxTokens, f.seed, f.threads, f.kvType, f.think); err != nil {
+		return err
 	}
 	if f.parseSpecial && f.noParseSpecial {
 		return fmt.Errorf("%w: --parse-special and --no-parse-special contradict each other", errUsage)
