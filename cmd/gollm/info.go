@@ -71,7 +71,7 @@ const (
 
 func runInfo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("info", stderr)
-	model := fs.String("model", "", "GGUF `file` to describe (required)")
+	model := fs.String("model", "", "GGUF `file` to describe, or hf:REPO:QUANT (required)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 	fs.Usage = func() { printHelp(fs, infoHelp) }
 	if err := parseArgs(fs, args); err != nil {
@@ -81,7 +81,11 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --model FILE is required (see gollm info -h)", errUsage)
 	}
 
-	f, err := gguf.Open(*model)
+	path, err := modelPath(*model)
+	if err != nil {
+		return err
+	}
+	f, err := gguf.Open(path)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ Example:
 func logitsCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("logits", stderr)
 	fs.Usage = func() { printHelp(fs, logitsHelp) }
-	modelPath := fs.String("model", "", "GGUF model file (required)")
+	modelFlag := fs.String("model", "", "GGUF model file, or hf:REPO:QUANT (required)")
 	tokens := fs.String("tokens", "", "comma-separated token ids, used as they are (no BOS, no template)")
 	text := fs.String("text", "", "text to tokenize (special tokens parsed; BOS added if the model asks for it)")
 	top := fs.Int("top", 10, "how many of the best (id, logit) pairs to print per position")
@@ -51,7 +51,7 @@ func logitsCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	if *modelPath == "" {
+	if *modelFlag == "" {
 		return fmt.Errorf("%w: --model is required", errUsage)
 	}
 	if (*tokens == "") == (*text == "") {
@@ -74,7 +74,11 @@ func logitsCmd(args []string, stdout, stderr io.Writer) error {
 	if err := gpu.apply(&mo, stderr); err != nil {
 		return err
 	}
-	m, err := gollm.LoadModel(*modelPath, mo)
+	path, err := modelPath(*modelFlag)
+	if err != nil {
+		return err
+	}
+	m, err := gollm.LoadModel(path, mo)
 	if err != nil {
 		return err
 	}

@@ -71,9 +71,21 @@ func TestPullRunOffline(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "--- sequence 1: hi ---\n") { // stdout is not a terminal: the piped form
 		t.Fatalf("offline run: exit %d:\n%s\n%s", code, out, errOut)
 	}
+	// Every command that reads a model takes the reference.
+	for _, cmd := range [][]string{
+		{"info", "--model", "hf:Qwen/Qwen3-Tiny-GGUF:Q6_K"},
+		{"tokenize", "--model", "hf:Qwen/Qwen3-Tiny-GGUF:Q6_K", "--text", "hi"},
+		{"logits", "--model", "hf:Qwen/Qwen3-Tiny-GGUF:Q6_K", "--text", "hi", "--top", "2"},
+	} {
+		if code, out, errOut := run(cmd...); code != 0 || out == "" {
+			t.Errorf("offline %s: exit %d:\n%s\n%s", cmd[0], code, out, errOut)
+		}
+	}
 	for _, cmd := range [][]string{
 		{"run", "--model", "hf:Qwen/Qwen3-Tiny-GGUF:Q8_0", "--seq", "1"},
 		{"serve", "--model", "hf:Qwen/Qwen3-Tiny-GGUF:Q8_0", "--port", "0"},
+		{"info", "--model", "hf:Qwen/Qwen3-Tiny-GGUF:Q8_0"},
+		{"bench", "--model", "hf:Qwen/Qwen3-Tiny-GGUF:Q8_0"},
 	} {
 		code, _, errOut = run(cmd...)
 		if code != 1 || !strings.Contains(errOut, "get it with: gollm pull Qwen/Qwen3-Tiny-GGUF:Q8_0") {

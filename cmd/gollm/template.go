@@ -38,7 +38,7 @@ Flags:
 
 func runTemplate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("template", stderr)
-	model := fs.String("model", "", "GGUF `file` whose chat template to use (required)")
+	model := fs.String("model", "", "GGUF `file` whose chat template to use, or hf:REPO:QUANT (required)")
 	input := fs.String("input", "", "`path` of the JSON request (required)")
 	fs.Usage = func() { printHelp(fs, templateHelp) }
 	if err := parseArgs(fs, args); err != nil {
@@ -58,7 +58,11 @@ func runTemplate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *input, err)
 	}
-	f, err := gguf.Open(*model)
+	path, err := modelPath(*model)
+	if err != nil {
+		return err
+	}
+	f, err := gguf.Open(path)
 	if err != nil {
 		return err
 	}

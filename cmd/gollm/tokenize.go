@@ -44,7 +44,7 @@ Flags:
 
 func runTokenize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("tokenize", stderr)
-	model := fs.String("model", "", "GGUF `file` whose tokenizer to use (required)")
+	model := fs.String("model", "", "GGUF `file` whose tokenizer to use, or hf:REPO:QUANT (required)")
 	text := fs.String("text", "", "the `text` to tokenize")
 	file := fs.String("file", "", "read the text to tokenize from this `path`")
 	noSpecial := fs.Bool("no-special", false, "treat special token text as ordinary text")
@@ -75,7 +75,11 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 		input = string(data)
 	}
 
-	f, err := gguf.Open(*model)
+	path, err := modelPath(*model)
+	if err != nil {
+		return err
+	}
+	f, err := gguf.Open(path)
 	if err != nil {
 		return err
 	}
