@@ -65,8 +65,7 @@ Flags:
 type chatFlags struct {
 	model, system, think, kvType string
 	ctxSize, maxTokens, threads  int
-	temp, topP, minP, repeat     float64
-	topK                         int
+	sampling                     samplingFlags
 	seed                         int64
 	gpu                          gpuFlags
 	constraint                   constraintFlags
@@ -82,11 +81,7 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.ctxSize, "ctx", 0, "tokens the conversation may hold (default: the model's context, at most 4096)")
 	fs.IntVar(&f.maxTokens, "max-tokens", 0, "most tokens per answer (default: until the model stops or the context is full)")
 	threads := threadsFlag(fs)
-	fs.Float64Var(&f.temp, "temp", 0.8, "sampling temperature (0: greedy)")
-	fs.IntVar(&f.topK, "top-k", 40, "top-k sampling (0: off)")
-	fs.Float64Var(&f.topP, "top-p", 0.95, "top-p sampling (1: off)")
-	fs.Float64Var(&f.minP, "min-p", 0.05, "min-p sampling (0: off)")
-	fs.Float64Var(&f.repeat, "repeat-penalty", 1, "repeat penalty (1: off)")
+	f.sampling.register(fs)
 	fs.Int64Var(&f.seed, "seed", -1, "random seed (-1: a new one)")
 	fs.StringVar(&f.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
 	f.gpu.register(fs)
@@ -101,11 +96,9 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	if err := f.constraint.read(); err != nil {
 		return err
 	}
-	params := sample.DefaultParams()
-	params.Temperature, params.TopK, params.TopP, params.MinP = float32(f.temp), f.topK, float32(f.topP), float32(f.minP)
-	params.RepeatPenalty = float32(f.repeat)
-	if err := params.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	params, err := f.sampling.params()
+	if err != nil {
+		return err
 	}
 	if f.seed < 0 {
 		f.seed = int64(rand.Uint32())

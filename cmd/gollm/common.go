@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/spf13/pflag"
 	"io"
 	"log/slog"
 	"math"
@@ -16,13 +15,16 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+	"golang.org/x/text/width"
+
 	"github.com/gollm/gollm"
 	"github.com/gollm/gollm/chat"
 	"github.com/gollm/gollm/internal/hub"
 	"github.com/gollm/gollm/kernels"
 	"github.com/gollm/gollm/model"
-	"golang.org/x/term"
-	"golang.org/x/text/width"
+	"github.com/gollm/gollm/sample"
 )
 
 // yarnFlags are llama.cpp's rope-scaling flags, shared by run and logits.
@@ -425,6 +427,33 @@ func firstRunes(s string, n int) string {
 		n--
 	}
 	return s
+}
+
+// samplingFlags are the sampling flags run and chat share (llama.cpp's
+// names and defaults).
+type samplingFlags struct {
+	temp, topP, minP, repeat float64
+	topK                     int
+}
+
+func (f *samplingFlags) register(fs *pflag.FlagSet) {
+	fs.Float64Var(&f.temp, "temp", 0.8, "sampling temperature (0: greedy)")
+	fs.IntVar(&f.topK, "top-k", 40, "top-k sampling (0: off)")
+	fs.Float64Var(&f.topP, "top-p", 0.95, "top-p sampling (1: off)")
+	fs.Float64Var(&f.minP, "min-p", 0.05, "min-p sampling (0: off)")
+	fs.Float64Var(&f.repeat, "repeat-penalty", 1, "repeat penalty (1: off)")
+}
+
+// params are the flags as sample.Params, checked (a bad value is a usage
+// error).
+func (f *samplingFlags) params() (sample.Params, error) {
+	p := sample.DefaultParams()
+	p.Temperature, p.TopK, p.TopP, p.MinP = float32(f.temp), f.topK, float32(f.topP), float32(f.minP)
+	p.RepeatPenalty = float32(f.repeat)
+	if err := p.Validate(); err != nil {
+		return p, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return p, nil
 }
 
 // checkGeneration checks the flags run and chat share: --ctx,

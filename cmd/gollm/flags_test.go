@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
-
 	"github.com/gollm/gollm/internal/testdata"
 )
 
@@ -103,7 +101,6 @@ func TestAliases(t *testing.T) {
 	if f := run.Lookup("parallel"); f == nil || f.Name != "seq" {
 		t.Errorf("run --parallel is not --seq: %+v", f)
 	}
-	var _ pflag.Value = (*multiFlag)(nil)
 }
 
 // TestRunShortForms: the same run with llama.cpp's short forms and with

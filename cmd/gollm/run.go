@@ -44,8 +44,8 @@ type runFlags struct {
 	model, system, promptsFile, think, kvType string
 	prompts                                   multiFlag
 	seqs, batchSize, ctxSize, threads         int
-	maxTokens, topK                           int
-	temp, topP, minP, repeat                  float64
+	maxTokens                                 int
+	sampling                                  samplingFlags
 	seed                                      int64
 	jsonOut, trace, raw, exact, noLive        bool
 	parseSpecial, noParseSpecial              bool
@@ -125,11 +125,7 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.batchSize, "batch-size", 1024, "most tokens per forward step")
 	fs.IntVar(&f.ctxSize, "ctx", 0, "tokens in the shared KV cache (default: the model's context, at most 4096 per sequence and half the memory)")
 	threads := threadsFlag(fs)
-	fs.Float64Var(&f.temp, "temp", 0.8, "sampling temperature (0: greedy)")
-	fs.IntVar(&f.topK, "top-k", 40, "top-k sampling (0: off)")
-	fs.Float64Var(&f.topP, "top-p", 0.95, "top-p sampling (1: off)")
-	fs.Float64Var(&f.minP, "min-p", 0.05, "min-p sampling (0: off)")
-	fs.Float64Var(&f.repeat, "repeat-penalty", 1, "repeat penalty (1: off)")
+	f.sampling.register(fs)
 	fs.Int64Var(&f.seed, "seed", -1, "random seed (-1: a new one each run); prompt i uses seed+i")
 	fs.IntVar(&f.maxTokens, "max-tokens", 0, "most tokens per answer (default: until the model stops; 64 for the demo model)")
 	fs.StringVar(&f.think, "think", "show", "show or hide the model's thinking")
@@ -155,11 +151,9 @@ func runCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	params := sample.DefaultParams()
-	params.Temperature, params.TopK, params.TopP, params.MinP = float32(f.temp), f.topK, float32(f.topP), float32(f.minP)
-	params.RepeatPenalty = float32(f.repeat)
-	if err := params.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	params, err := f.sampling.params()
+	if err != nil {
+		return err
 	}
 	if f.seed < 0 {
 		f.seed = int64(rand.Uint32())
